@@ -1,0 +1,86 @@
+// stratactl: the operator's CLI, a thin client of every daemon's control socket.
+#include "commands.hh"
+#include "strata_build_config.h"
+
+#include <fmt/format.h>
+#include <getopt.h>
+
+#include <cstdlib>
+#include <string>
+
+namespace {
+
+const char* kUsage = R"(Usage: stratactl [OPTIONS] COMMAND [ARGS]
+Talks to the Strata daemons over their control sockets.
+
+Commands:
+  status              every daemon: state, version, uptime, pid (exit 3 if one is not up)
+  reload NAME         reload NAME's configuration (a bad one is rejected and reported)
+  metrics NAME        print NAME's metrics in Prometheus text format
+
+NAME is one of: dnsd lbd gatewayd metad blockd transcoded notifyd
+
+Options:
+  -r, --runtime-dir DIR   where the sockets are (default $STRATA_RUNTIME_DIR or /run/strata)
+  -t, --timeout SECONDS   per-request timeout (default 5)
+  -j, --json              machine-readable output (status)
+  -h, --help              show this help
+  -V, --version           show the version
+)";
+
+int usage_error(const std::string& message) {
+    fmt::print(stderr, "stratactl: {}\n(see stratactl --help)\n", message);
+    return 2;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    using namespace strata::ctl;
+    const char* env_dir = std::getenv("STRATA_RUNTIME_DIR");
+    Context ctx{env_dir && *env_dir ? env_dir : "/run/strata", std::chrono::milliseconds(5000)};
+    static const option longopts[] = {
+        {"runtime-dir", required_argument, nullptr, 'r'},
+        {"timeout", required_argument, nullptr, 't'},
+        {"json", no_argument, nullptr, 'j'},
+        {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, 'V'},
+        {nullptr, 0, nullptr, 0},
+    };
+    opterr = 0;
+    int c;
+    // "+": stop at the command, so "stratactl reload metad" never parses NAME as an option.
+    while ((c = getopt_long(argc, argv, "+:r:t:jhV", longopts, nullptr)) != -1) {
+        switch (c) {
+        case 'r': ctx.runtime_dir = optarg; break;
+        case 't': {
+            char* end = nullptr;
+            double s = std::strtod(optarg, &end);
+            if (!end || *end || s <= 0 || s > 3600)
+                return usage_error(fmt::format("bad --timeout '{}'", optarg));
+            ctx.timeout = std::chrono::milliseconds(static_cast<long>(s * 1000));
+            break;
+        }
+        case 'j': ctx.json = true; break;
+        case 'h': fmt::print("{}", kUsage); return 0;
+        case 'V': fmt::print("stratactl {}\n", STRATA_VERSION); return 0;
+        case ':': return usage_error(fmt::format("option '{}' needs an argument", argv[optind - 1]));
+        default: return usage_error(fmt::format("unknown option '{}'", argv[optind - 1]));
+        }
+    }
+    if (optind >= argc) return usage_error("no command given");
+    std::string command = argv[optind++];
+    int rest = argc - optind;
+    if (command == "status") {
+        if (rest != 0) return usage_error("status takes no arguments");
+        return cmd_status(ctx);
+    }
+    if (command == "reload" || command == "metrics") {
+        if (rest != 1) return usage_error(command + " needs exactly one daemon NAME");
+        std::string name = argv[optind];
+        if (name.rfind("strata-", 0) == 0) name = name.substr(7);
+        if (!is_daemon_name(name)) return usage_error(fmt::format("unknown daemon '{}'", name));
+        return command == "reload" ? cmd_reload(ctx, name) : cmd_metrics(ctx, name);
+    }
+    return usage_error(fmt::format("unknown command '{}'", command));
+}

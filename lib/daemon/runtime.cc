@@ -1,0 +1,351 @@
+#include "daemon/runtime.hh"
+
+#include "daemon/activation.hh"
+#include "daemon/identity.hh"
+#include "daemon/notify.hh"
+#include "daemon/options.hh"
+#include "http/listen.hh"
+#include "log/log.hh"
+#include "strata_build_config.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <filesystem>
+
+namespace strata::daemon {
+
+config::Schema common_schema(const std::string& state_dir) {
+    config::Schema s;
+    s.string("daemon.runtime_dir", "/run/strata", false,
+             "directory holding the control socket NAME.sock");
+    s.string("daemon.user", "_strata", false,
+             "user to switch to after binding when started as root; \"\" keeps the current user");
+    s.string("daemon.group", "_strata", false,
+             "group of the control socket and of the process when switching; \"\" leaves it");
+    if (!state_dir.empty())
+        s.string("daemon.state_dir", state_dir, false, "directory holding the daemon's state");
+    s.string("log.level", "info", true, "lowest priority logged",
+             {"debug", "info", "notice", "warning", "error"});
+    s.integer("http.max_header_bytes", 16384, 1024, 1048576, false,
+              "request line plus headers; larger requests get 431");
+    s.integer("http.max_body_bytes", 1048576, 0, 17179869184LL, true,
+              "request body size; larger bodies get 413");
+    s.integer("http.connection_limit", 256, 1, 65536, false,
+              "concurrent connections per listening socket");
+    s.integer("http.idle_timeout", 60, 1, 3600, false,
+              "seconds before an idle keep-alive connection is closed");
+    return s;
+}
+
+config::Schema full_schema(const Spec& spec) {
+    config::Schema s = common_schema(spec.state_dir);
+    if (spec.extend_schema) spec.extend_schema(s);
+    return s;
+}
+
+namespace {
+
+std::string iso8601(std::chrono::system_clock::time_point t) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+void log_config_error(const config::Error& e) {
+    for (const auto& p : e.problems())
+        log::write(log::Level::error, p.to_string(),
+                   {{"CONFIG_FILE", p.file}, {"CONFIG_LINE", std::to_string(p.line)}});
+}
+
+template <typename F>
+void on_signal(uv_loop_t* loop, uv_signal_t* handle, int signum, void* data, F cb) {
+    uv_signal_init(loop, handle);
+    handle->data = data;
+    uv_signal_start(handle, cb, signum);
+}
+
+void close_handle(uv_handle_t* h) {
+    if (h->loop && !uv_is_closing(h)) uv_close(h, nullptr);
+}
+
+} // namespace
+
+Runtime::Runtime(const Spec& spec, std::string config_path, config::Config config)
+    : spec_(spec), config_path_(std::move(config_path)), config_(std::move(config)) {
+    uv_loop_init(&loop_);
+}
+
+Runtime::~Runtime() {
+    servers_.clear();
+    // Let libuv finish closing whatever is left, then release the loop.
+    uv_walk(
+        &loop_, [](uv_handle_t* h, void*) { close_handle(h); }, nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    for (const auto& path : bound_paths_) unlink(path.c_str());
+}
+
+http::Limits Runtime::limits() const {
+    http::Limits l;
+    l.max_header_bytes = static_cast<std::size_t>(config_.integer("http.max_header_bytes"));
+    l.max_body_bytes = static_cast<std::size_t>(config_.integer("http.max_body_bytes"));
+    l.connection_limit = static_cast<unsigned>(config_.integer("http.connection_limit"));
+    l.idle_timeout_seconds = static_cast<unsigned>(config_.integer("http.idle_timeout"));
+    return l;
+}
+
+void Runtime::add_listener(std::string fd_name, std::vector<std::string> addresses,
+                           const http::Router& router) {
+    listeners_.push_back({std::move(fd_name), std::move(addresses), &router});
+}
+
+std::optional<Identity> Runtime::target_identity() const {
+    const auto& user = config_.string("daemon.user");
+    if (geteuid() != 0 || user.empty()) return std::nullopt;
+    return lookup_identity(user, config_.string("daemon.group"));
+}
+
+void Runtime::open_state() {
+    if (spec_.state_dir.empty()) return;
+    std::optional<std::pair<uid_t, gid_t>> owner;
+    if (auto id = target_identity()) owner = std::make_pair(id->uid, id->gid);
+    state_ = std::make_unique<StateDir>(config_.string("daemon.state_dir"), owner);
+}
+
+void Runtime::take_sockets() {
+    auto activated = ActivatedSockets::from_environment();
+    http::Limits lim = limits();
+
+    auto control = std::make_unique<http::Server>(&loop_, control_router_, lim);
+    auto fds = activated.take("control");
+    if (fds.empty()) {
+        const auto& dir = config_.string("daemon.runtime_dir");
+        std::error_code ec;
+        std::filesystem::create_directories(dir, ec);
+        if (ec) throw std::runtime_error(dir + ": cannot create runtime directory: " + ec.message());
+        std::string path = dir + "/" + spec_.name + ".sock";
+        auto gid = lookup_group(config_.string("daemon.group"));
+        fds.push_back(http::listen_unix(path, 0660, gid.value_or(static_cast<gid_t>(-1))));
+        bound_paths_.push_back(path);
+        log::info("listening on {}", path);
+    } else {
+        log::info("using {} control socket(s) from systemd", fds.size());
+    }
+    for (int fd : fds) control->serve(fd);
+    servers_.push_back(std::move(control));
+
+    for (const auto& l : listeners_) {
+        auto server = std::make_unique<http::Server>(&loop_, *l.router, lim);
+        auto lfds = activated.take(l.fd_name);
+        if (lfds.empty()) {
+            for (const auto& address : l.addresses) {
+                lfds.push_back(http::listen_tcp(address));
+                log::info("listening on {} ({})", address, l.fd_name);
+            }
+        } else {
+            log::info("using {} {} socket(s) from systemd", lfds.size(), l.fd_name);
+        }
+        for (int fd : lfds) server->serve(fd);
+        servers_.push_back(std::move(server));
+    }
+    for (const auto& name : activated.leftover_names())
+        log::warning("closing socket '{}' passed by systemd: this daemon does not use it", name);
+    activated.close_leftovers();
+
+    for (auto& server : servers_) {
+        server->set_observer([this](const http::Request&, int status, double seconds) {
+            requests_->with({std::to_string(status)}).inc();
+            request_seconds_->observe(seconds);
+        });
+    }
+}
+
+void Runtime::drop_privileges() {
+    auto id = target_identity();
+    if (!id) return;
+    switch_to(*id);
+    log::info("running as {}:{}", config_.string("daemon.user"), config_.string("daemon.group"));
+}
+
+void Runtime::install_metrics() {
+    metrics_.gauge_family("strata_build_info", "Daemon name and version", {"daemon", "version"})
+        .with({spec_.name, STRATA_VERSION})
+        .set(1);
+    metrics_.gauge("strata_process_start_time_seconds", "Start time, seconds since the epoch")
+        .set(std::chrono::duration<double>(started_wall_.time_since_epoch()).count());
+    metrics_.gauge_callback("strata_uptime_seconds", "Seconds since the daemon started", [this] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    });
+    requests_ = &metrics_.counter_family("strata_http_requests_total",
+                                         "HTTP requests answered, by status code", {"code"});
+    request_seconds_ = &metrics_.histogram("strata_http_request_duration_seconds",
+                                           "Time from request headers to queued response");
+    reloads_ = &metrics_.counter_family("strata_config_reloads_total",
+                                        "Configuration reloads, by result", {"result"});
+    metrics_.gauge_callback("strata_config_restart_pending",
+                            "Changed keys that take effect only after a restart",
+                            [this] { return static_cast<double>(pending_restart_.size()); });
+}
+
+void Runtime::install_builtin_routes() {
+    control_router_.get("/healthz", [](http::Request&) {
+        return http::Response::json(200, {{"status", "ok"}});
+    });
+    control_router_.get("/metrics", [this](http::Request&) {
+        return http::Response::text(200, metrics_.render(), std::string(metrics::kContentType));
+    });
+    control_router_.get("/v1/status", [this](http::Request&) {
+        nlohmann::json j = {
+            {"name", spec_.name},
+            {"version", STRATA_VERSION},
+            {"pid", getpid()},
+            {"uptime_seconds",
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()},
+            {"started_at", iso8601(started_wall_)},
+            {"config_digest", config_.digest()},
+            {"config_files", config_.files()},
+            {"pending_restart", pending_restart_},
+        };
+        if (state_) j["state_dir"] = state_->path();
+        return http::Response::json(200, j);
+    });
+    control_router_.post("/v1/reload", [this](http::Request&) {
+        if (auto error = reload())
+            return http::Response::error(422, "config_rejected", *error);
+        return http::Response::json(200,
+                                    {{"reloaded", true}, {"config_digest", config_.digest()}});
+    });
+}
+
+void Runtime::apply_reloadable(const config::Config& next) {
+    if (auto level = log::parse_level(next.string("log.level"))) log::set_level(*level);
+    for (auto& server : servers_)
+        server->set_max_body_bytes(static_cast<std::size_t>(next.integer("http.max_body_bytes")));
+}
+
+std::optional<std::string> Runtime::reload() {
+    notify::reloading();
+    auto schema = full_schema(spec_);
+    std::optional<config::Config> next;
+    try {
+        next = config::load(schema, config_path_);
+        if (spec_.reload) spec_.reload(*this, *next);
+    } catch (const config::Error& e) {
+        log_config_error(e);
+        log::error("reload rejected; the previous configuration stays in effect");
+        reloads_->with({"error"}).inc();
+        notify::ready("reload rejected: configuration has errors");
+        return e.what();
+    } catch (const std::exception& e) {
+        log::error("reload rejected: {}; the previous configuration stays in effect", e.what());
+        reloads_->with({"error"}).inc();
+        notify::ready("reload rejected");
+        return e.what();
+    }
+    pending_restart_.clear();
+    for (const auto& key : next->changed_keys(boot_config_)) {
+        const auto* k = schema.find(key);
+        if (k && !k->reloadable) {
+            pending_restart_.push_back(key);
+            log::warning("{} changed: takes effect after a restart", key);
+        }
+    }
+    apply_reloadable(*next);
+    config_ = std::move(*next);
+    reloads_->with({"ok"}).inc();
+    log::notice("configuration reloaded ({})", config_.digest());
+    notify::ready("serving");
+    return std::nullopt;
+}
+
+void Runtime::request_stop() {
+    if (stopping_) return;
+    stopping_ = true;
+    notify::stopping();
+    log::notice("stopping");
+    for (auto& server : servers_) server->stop();
+    uv_signal_stop(&sighup_);
+    close_handle(reinterpret_cast<uv_handle_t*>(&sighup_));
+    close_handle(reinterpret_cast<uv_handle_t*>(&sigterm_));
+    close_handle(reinterpret_cast<uv_handle_t*>(&sigint_));
+    close_handle(reinterpret_cast<uv_handle_t*>(&watchdog_));
+}
+
+void Runtime::start() {
+    boot_config_ = config_;
+    open_state();
+    install_metrics();
+    install_builtin_routes();
+    if (spec_.start) spec_.start(*this);
+    take_sockets();
+    drop_privileges();
+
+    on_signal(&loop_, &sighup_, SIGHUP, this, [](uv_signal_t* h, int) {
+        static_cast<Runtime*>(h->data)->reload();
+    });
+    auto stop = [](uv_signal_t* h, int) { static_cast<Runtime*>(h->data)->request_stop(); };
+    on_signal(&loop_, &sigterm_, SIGTERM, this, stop);
+    on_signal(&loop_, &sigint_, SIGINT, this, stop);
+
+    if (auto ms = notify::watchdog_interval_ms()) {
+        uv_timer_init(&loop_, &watchdog_);
+        uv_timer_start(&watchdog_, [](uv_timer_t*) { notify::watchdog(); }, 0, ms);
+    }
+    notify::ready("serving");
+    log::notice("started, version {}, config {}", STRATA_VERSION, config_.digest());
+}
+
+int Runtime::run() {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    return exit_code_;
+}
+
+int main(int argc, char** argv, const Spec& spec) {
+    std::string program = "strata-" + spec.name;
+    std::string default_config = std::string(STRATA_SYSCONFDIR) + "/" + spec.name + ".conf";
+    log::set_identity(program);
+    auto opts = parse_options(argc, argv, default_config);
+    if (!opts) return 2;
+    if (opts->help) {
+        fmt::print("{}", usage(program, spec.summary, default_config));
+        return 0;
+    }
+    if (opts->version) {
+        fmt::print("{} {}\n", program, STRATA_VERSION);
+        return 0;
+    }
+    std::optional<config::Config> config;
+    try {
+        config = config::load(full_schema(spec), opts->config_path);
+    } catch (const config::Error& e) {
+        if (opts->check_config) {
+            for (const auto& p : e.problems()) fmt::print(stderr, "{}\n", p.to_string());
+        } else {
+            log_config_error(e);
+            log::error("not starting: the configuration has errors");
+        }
+        return 1;
+    }
+    if (opts->check_config) {
+        for (const auto& f : config->files()) fmt::print("{}: ok\n", f);
+        return 0;
+    }
+    if (auto level = log::parse_level(config->string("log.level"))) log::set_level(*level);
+
+    Runtime runtime(spec, opts->config_path, std::move(*config));
+    try {
+        runtime.start();
+    } catch (const std::exception& e) {
+        log::error("cannot start: {}", e.what());
+        notify::status(std::string("cannot start: ") + e.what());
+        return 1;
+    }
+    return runtime.run();
+}
+
+} // namespace strata::daemon

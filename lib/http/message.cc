@@ -1,0 +1,52 @@
+#include "http/message.hh"
+
+#include <strings.h>
+
+#include <algorithm>
+
+namespace strata::http {
+
+bool CaseLess::operator()(std::string_view a, std::string_view b) const {
+    size_t n = std::min(a.size(), b.size());
+    int c = strncasecmp(a.data(), b.data(), n);
+    return c < 0 || (c == 0 && a.size() < b.size());
+}
+
+std::optional<std::string_view> Request::header(std::string_view name) const {
+    auto it = headers.find(name);
+    if (it == headers.end()) return std::nullopt;
+    return std::string_view(it->second);
+}
+
+nlohmann::json Request::json() const {
+    if (auto ct = header("Content-Type"); ct && ct->find("json") == std::string_view::npos)
+        throw Error(415, "unsupported_media_type", "expected Content-Type: application/json");
+    try {
+        return nlohmann::json::parse(body);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw Error(400, "bad_json", std::string("request body is not valid JSON: ") + e.what());
+    }
+}
+
+Response Response::json(int status, const nlohmann::json& value) {
+    Response r;
+    r.status = status;
+    r.headers.emplace("Content-Type", "application/json");
+    // Invalid UTF-8 in a value must not throw out of a handler: replace it.
+    r.body = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    return r;
+}
+
+Response Response::text(int status, std::string body, std::string content_type) {
+    Response r;
+    r.status = status;
+    r.headers.emplace("Content-Type", std::move(content_type));
+    r.body = std::move(body);
+    return r;
+}
+
+Response Response::error(int status, std::string_view code, std::string_view message) {
+    return json(status, {{"error", {{"code", code}, {"message", message}}}});
+}
+
+} // namespace strata::http

@@ -1,0 +1,88 @@
+#include "http/router.hh"
+
+#include <exception>
+
+namespace strata::http {
+
+namespace {
+std::vector<std::string_view> split(std::string_view path) {
+    std::vector<std::string_view> out;
+    size_t i = 0;
+    while (i < path.size()) {
+        if (path[i] == '/') {
+            ++i;
+            continue;
+        }
+        size_t j = path.find('/', i);
+        if (j == std::string_view::npos) j = path.size();
+        out.push_back(path.substr(i, j - i));
+        i = j;
+    }
+    return out;
+}
+
+bool is_param(std::string_view seg) {
+    return seg.size() >= 2 && seg.front() == '{' && seg.back() == '}';
+}
+} // namespace
+
+void Router::add(std::string method, std::string pattern, Handler handler) {
+    Route r{std::move(method), {}, std::move(handler)};
+    for (auto seg : split(pattern)) r.segments.emplace_back(seg);
+    routes_.push_back(std::move(r));
+}
+
+bool Router::match(const Route& route, const std::vector<std::string_view>& path,
+                   std::map<std::string, std::string>& params) {
+    params.clear();
+    for (size_t i = 0; i < route.segments.size(); ++i) {
+        std::string_view seg = route.segments[i];
+        bool rest = is_param(seg) && seg.size() > 5 && seg.substr(seg.size() - 4) == "...}";
+        if (rest) {
+            std::string joined;
+            for (size_t j = i; j < path.size(); ++j)
+                joined += (j > i ? "/" : "") + std::string(path[j]);
+            if (joined.empty()) return false;
+            params[std::string(seg.substr(1, seg.size() - 5))] = joined;
+            return true;
+        }
+        if (i >= path.size()) return false;
+        if (is_param(seg))
+            params[std::string(seg.substr(1, seg.size() - 2))] = std::string(path[i]);
+        else if (seg != path[i])
+            return false;
+    }
+    return route.segments.size() == path.size();
+}
+
+Response Router::dispatch(Request& request) const {
+    auto path = split(request.path);
+    std::string allow;
+    std::map<std::string, std::string> params;
+    for (const auto& route : routes_) {
+        if (!match(route, path, params)) continue;
+        bool head_as_get = request.method == "HEAD" && route.method == "GET";
+        if (route.method != request.method && !head_as_get) {
+            if (allow.find(route.method) == std::string::npos)
+                allow += (allow.empty() ? "" : ", ") + route.method;
+            continue;
+        }
+        request.params = std::move(params);
+        try {
+            return route.handler(request);
+        } catch (const Error& e) {
+            return e.response();
+        } catch (const std::exception& e) {
+            return Response::error(500, "internal", e.what());
+        }
+    }
+    if (!allow.empty()) {
+        auto r = Response::error(405, "method_not_allowed",
+                                 request.method + " is not allowed on " + request.path);
+        r.headers.emplace("Allow", allow);
+        return r;
+    }
+    return Response::error(404, "not_found", "no route for " + request.path);
+}
+
+} // namespace strata::http

@@ -1,0 +1,199 @@
+#include "http/server.hh"
+
+#include <microhttpd.h>
+#include <sys/socket.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace strata::http {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// State of one request, kept in MHD's per-request pointer between handler calls.
+struct Pending {
+    Request request;
+    Clock::time_point started = Clock::now();
+    bool too_large = false;
+};
+
+MHD_Result collect(void* cls, MHD_ValueKind, const char* key, const char* value) {
+    static_cast<std::multimap<std::string, std::string, CaseLess>*>(cls)->emplace(
+        key, value ? value : "");
+    return MHD_YES;
+}
+
+MHD_Result collect_query(void* cls, MHD_ValueKind, const char* key, const char* value) {
+    static_cast<std::multimap<std::string, std::string>*>(cls)->emplace(key, value ? value : "");
+    return MHD_YES;
+}
+
+std::optional<PeerCredentials> peer_of(MHD_Connection* connection) {
+    const MHD_ConnectionInfo* info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!info) return std::nullopt;
+    int fd = info->connect_fd;
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0 || ss.ss_family != AF_UNIX)
+        return std::nullopt;
+    ucred cred{};
+    socklen_t clen = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0) return std::nullopt;
+    return PeerCredentials{cred.pid, cred.uid, cred.gid};
+}
+
+MHD_Result send(MHD_Connection* connection, const Response& response) {
+    MHD_Response* r = MHD_create_response_from_buffer(
+        response.body.size(), const_cast<char*>(response.body.data()), MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    for (const auto& [k, v] : response.headers) MHD_add_response_header(r, k.c_str(), v.c_str());
+    MHD_Result rc = MHD_queue_response(connection, static_cast<unsigned>(response.status), r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+} // namespace
+
+struct Server::Endpoint {
+    Server* server = nullptr;
+    MHD_Daemon* mhd = nullptr;
+    uv_poll_t poll{};
+    uv_timer_t timer{};
+    int open_handles = 0;
+
+    static MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url,
+                                 const char* method, const char* version,
+                                 const char* upload_data, size_t* upload_data_size,
+                                 void** con_cls) {
+        auto* self = static_cast<Endpoint*>(cls);
+        auto* pending = static_cast<Pending*>(*con_cls);
+        const Limits& limits = self->server->limits_;
+        if (!pending) {
+            // First call: headers are complete, no body seen yet.
+            pending = new Pending;
+            *con_cls = pending;
+            Request& req = pending->request;
+            req.method = method;
+            req.path = url;
+            req.version = version;
+            MHD_get_connection_values(connection, MHD_HEADER_KIND, collect, &req.headers);
+            MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, collect_query,
+                                      &req.query);
+            req.peer = peer_of(connection);
+            if (auto cl = req.header("Content-Length")) {
+                try {
+                    if (std::stoull(std::string(*cl)) > limits.max_body_bytes)
+                        pending->too_large = true;
+                } catch (const std::exception&) {
+                    // MHD itself rejects malformed Content-Length with 400 before we get here.
+                }
+            }
+            if (pending->too_large) return self->finish(connection, *pending, too_large());
+            return MHD_YES;
+        }
+        if (*upload_data_size != 0) {
+            if (!pending->too_large) {
+                if (pending->request.body.size() + *upload_data_size > limits.max_body_bytes)
+                    pending->too_large = true;
+                else
+                    pending->request.body.append(upload_data, *upload_data_size);
+            }
+            *upload_data_size = 0;
+            // Answer at once: MHD then closes the connection instead of reading the rest.
+            if (pending->too_large) return self->finish(connection, *pending, too_large());
+            return MHD_YES;
+        }
+        if (pending->too_large) return self->finish(connection, *pending, too_large());
+        Response response = self->server->router_.dispatch(pending->request);
+        return self->finish(connection, *pending, response);
+    }
+
+    static Response too_large() {
+        return Response::error(413, "payload_too_large", "request body exceeds the limit");
+    }
+
+    MHD_Result finish(MHD_Connection* connection, Pending& pending, const Response& response) {
+        MHD_Result rc = send(connection, response);
+        if (server->observer_) {
+            double seconds = std::chrono::duration<double>(Clock::now() - pending.started).count();
+            server->observer_(pending.request, response.status, seconds);
+        }
+        return rc;
+    }
+
+    static void on_completed(void*, MHD_Connection*, void** con_cls,
+                             MHD_RequestTerminationCode) {
+        delete static_cast<Pending*>(*con_cls);
+        *con_cls = nullptr;
+    }
+
+    // MHD is level-driven from its own epoll fd: run it, then ask when it needs us again.
+    void run() {
+        MHD_run(mhd);
+        MHD_UNSIGNED_LONG_LONG ms = 0;
+        if (MHD_get_timeout(mhd, &ms) == MHD_YES)
+            uv_timer_start(&timer, on_timer, ms, 0);
+        else
+            uv_timer_stop(&timer);
+    }
+    static void on_poll(uv_poll_t* h, int, int) { static_cast<Endpoint*>(h->data)->run(); }
+    static void on_timer(uv_timer_t* h) { static_cast<Endpoint*>(h->data)->run(); }
+    static void on_closed(uv_handle_t* h) {
+        auto* self = static_cast<Endpoint*>(h->data);
+        if (--self->open_handles == 0) delete self;
+    }
+
+    void close() {
+        uv_poll_stop(&poll);
+        uv_timer_stop(&timer);
+        MHD_stop_daemon(mhd); // closes the listening socket and every connection
+        mhd = nullptr;
+        uv_close(reinterpret_cast<uv_handle_t*>(&poll), on_closed);
+        uv_close(reinterpret_cast<uv_handle_t*>(&timer), on_closed);
+    }
+};
+
+Server::Server(uv_loop_t* loop, const Router& router, Limits limits)
+    : loop_(loop), router_(router), limits_(limits) {}
+
+Server::~Server() { stop(); }
+
+void Server::serve(int listen_fd) {
+    auto ep = std::make_unique<Endpoint>();
+    ep->server = this;
+    ep->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL, 0, nullptr, nullptr, &Endpoint::on_request, ep.get(),
+        MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+        static_cast<unsigned>(limits_.connection_limit), MHD_OPTION_CONNECTION_TIMEOUT,
+        static_cast<unsigned>(limits_.idle_timeout_seconds), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        static_cast<size_t>(limits_.max_header_bytes), MHD_OPTION_NOTIFY_COMPLETED,
+        &Endpoint::on_completed, nullptr, MHD_OPTION_END);
+    if (!ep->mhd) throw std::runtime_error("libmicrohttpd cannot serve on fd " +
+                                           std::to_string(listen_fd));
+    const MHD_DaemonInfo* info = MHD_get_daemon_info(ep->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!info) {
+        MHD_stop_daemon(ep->mhd);
+        throw std::runtime_error("libmicrohttpd has no epoll fd");
+    }
+    uv_poll_init(loop_, &ep->poll, info->epoll_fd);
+    uv_timer_init(loop_, &ep->timer);
+    ep->poll.data = ep.get();
+    ep->timer.data = ep.get();
+    ep->open_handles = 2;
+    uv_poll_start(&ep->poll, UV_READABLE, &Endpoint::on_poll);
+    endpoints_.push_back(std::move(ep));
+}
+
+void Server::set_max_body_bytes(std::size_t bytes) { limits_.max_body_bytes = bytes; }
+void Server::set_observer(RequestObserver observer) { observer_ = std::move(observer); }
+
+void Server::stop() {
+    // Endpoints free themselves once libuv has closed their handles.
+    for (auto& ep : endpoints_) ep.release()->close();
+    endpoints_.clear();
+}
+
+} // namespace strata::http

@@ -1,0 +1,230 @@
+// The server under real sockets: a uv loop thread serves, the test speaks raw HTTP to it.
+#include "http/listen.hh"
+#include "http/server.hh"
+
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+using namespace strata;
+
+namespace {
+
+struct Fixture {
+    uv_loop_t loop{};
+    uv_async_t stop_async{};
+    http::Router router;
+    std::unique_ptr<http::Server> server;
+    std::thread thread;
+    std::string dir;
+    std::string sock;
+    int tcp_port = 0;
+    std::atomic<int> observed{0};
+
+    Fixture() {
+        char tmpl[] = "/tmp/strata-http-test-XXXXXX";
+        dir = mkdtemp(tmpl);
+        sock = dir + "/t.sock";
+        uv_loop_init(&loop);
+        router.get("/hello", [](http::Request&) { return http::Response::text(200, "hi\n"); });
+        router.post("/echo", [](http::Request& r) {
+            return http::Response::json(200, {{"len", r.body.size()}, {"body", r.body}});
+        });
+        router.get("/peer", [](http::Request& r) {
+            return http::Response::json(200, {{"uid", r.peer ? int(r.peer->uid) : -1}});
+        });
+        router.get("/items/{id}", [](http::Request& r) {
+            return http::Response::json(200, {{"id", r.params.at("id")}});
+        });
+        router.get("/throw", [](http::Request&) -> http::Response {
+            throw std::runtime_error("handler failed");
+        });
+        http::Limits limits;
+        limits.max_header_bytes = 8192;
+        limits.max_body_bytes = 1000;
+        server = std::make_unique<http::Server>(&loop, router, limits);
+        server->set_observer([this](const http::Request&, int, double) { ++observed; });
+        server->serve(http::listen_unix(sock, 0600, static_cast<gid_t>(-1)));
+        int tfd = http::listen_tcp("127.0.0.1:0");
+        tcp_port = http::bound_port(tfd);
+        server->serve(tfd);
+        stop_async.data = this;
+        uv_async_init(&loop, &stop_async, [](uv_async_t* a) {
+            auto* self = static_cast<Fixture*>(a->data);
+            self->server->stop();
+            uv_close(reinterpret_cast<uv_handle_t*>(a), nullptr);
+        });
+        thread = std::thread([this] { uv_run(&loop, UV_RUN_DEFAULT); });
+    }
+    ~Fixture() {
+        uv_async_send(&stop_async);
+        thread.join();
+        uv_loop_close(&loop);
+        std::filesystem::remove_all(dir);
+    }
+};
+
+Fixture* g_fx;
+void setup() { g_fx = new Fixture; }
+void teardown() { delete g_fx; }
+
+int connect_unix() {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, g_fx->sock.c_str());
+    cr_assert_eq(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+void send_all(int fd, const std::string& data) {
+    size_t off = 0;
+    while (off < data.size()) {
+        ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+        if (n <= 0) return; // the server may close early (413/431); the reply tells
+        off += static_cast<size_t>(n);
+    }
+}
+
+// Reads one response (headers + Content-Length body).
+std::string read_response(int fd) {
+    std::string buf;
+    char tmp[4096];
+    for (;;) {
+        auto end = buf.find("\r\n\r\n");
+        if (end != std::string::npos) {
+            size_t len = 0;
+            auto cl = buf.find("Content-Length: ");
+            if (cl != std::string::npos && cl < end) len = std::stoul(buf.substr(cl + 16));
+            if (buf.size() >= end + 4 + len) return buf.substr(0, end + 4 + len);
+        }
+        ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+        if (n <= 0) return buf;
+        buf.append(tmp, static_cast<size_t>(n));
+    }
+}
+
+std::string exchange(const std::string& request) {
+    int fd = connect_unix();
+    send_all(fd, request);
+    std::string r = read_response(fd);
+    close(fd);
+    return r;
+}
+
+bool starts(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+} // namespace
+
+TestSuite(http_server, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(http_server, simple_get) {
+    auto r = exchange("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    cr_assert(starts(r, "HTTP/1.1 200"), "%s", r.c_str());
+    cr_assert(r.find("\r\n\r\nhi\n") != std::string::npos, "%s", r.c_str());
+}
+
+Test(http_server, route_params_and_errors) {
+    auto r = exchange("GET /items/42 HTTP/1.1\r\nHost: x\r\n\r\n");
+    cr_assert(r.find("{\"id\":\"42\"}") != std::string::npos, "%s", r.c_str());
+    r = exchange("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    cr_assert(starts(r, "HTTP/1.1 404"), "%s", r.c_str());
+    cr_assert(r.find("{\"error\":{\"code\":\"not_found\"") != std::string::npos, "%s", r.c_str());
+    r = exchange("DELETE /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    cr_assert(starts(r, "HTTP/1.1 405"), "%s", r.c_str());
+    cr_assert(r.find("Allow: GET") != std::string::npos, "%s", r.c_str());
+    r = exchange("GET /throw HTTP/1.1\r\nHost: x\r\n\r\n");
+    cr_assert(starts(r, "HTTP/1.1 500"), "%s", r.c_str());
+    cr_assert(r.find("\"code\":\"internal\"") != std::string::npos, "%s", r.c_str());
+}
+
+Test(http_server, keep_alive_serves_several_requests) {
+    int fd = connect_unix();
+    for (int i = 0; i < 5; ++i) {
+        send_all(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+        auto r = read_response(fd);
+        cr_assert(starts(r, "HTTP/1.1 200"), "request %d: %s", i, r.c_str());
+        cr_assert(r.find("\"len\":3") != std::string::npos, "%s", r.c_str());
+    }
+    close(fd);
+    cr_assert_geq(g_fx->observed.load(), 5);
+}
+
+Test(http_server, peer_credentials_on_unix_socket) {
+    auto r = exchange("GET /peer HTTP/1.1\r\nHost: x\r\n\r\n");
+    cr_assert(r.find("\"uid\":" + std::to_string(getuid())) != std::string::npos, "%s",
+              r.c_str());
+}
+
+Test(http_server, malformed_request_line_is_400) {
+    auto r = exchange("GARBAGE\r\n\r\n");
+    cr_assert(starts(r, "HTTP/1.1 400"), "%s", r.c_str());
+    r = exchange("GET /hello HTTP/9.9\r\nHost: x\r\n\r\n");
+    cr_assert(starts(r, "HTTP/1.1 505") || starts(r, "HTTP/1.1 400"), "%s", r.c_str());
+}
+
+Test(http_server, huge_header_is_431) {
+    std::string big(20000, 'a');
+    auto r = exchange("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n");
+    cr_assert(starts(r, "HTTP/1.1 431"), "%s", r.substr(0, 200).c_str());
+}
+
+Test(http_server, huge_body_by_content_length_is_413) {
+    auto r = exchange("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\nabc");
+    cr_assert(starts(r, "HTTP/1.1 413"), "%s", r.c_str());
+    cr_assert(r.find("payload_too_large") != std::string::npos, "%s", r.c_str());
+}
+
+Test(http_server, huge_chunked_body_is_413) {
+    std::string chunk(900, 'x');
+    std::string req = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 3; ++i) req += "384\r\n" + chunk + "\r\n";
+    req += "0\r\n\r\n";
+    auto r = exchange(req);
+    cr_assert(starts(r, "HTTP/1.1 413"), "%s", r.c_str());
+}
+
+Test(http_server, body_limit_can_change) {
+    auto r = exchange("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789");
+    cr_assert(starts(r, "HTTP/1.1 200"), "%s", r.c_str());
+    // The server belongs to the loop thread; a changed limit is read by later requests.
+    g_fx->server->set_max_body_bytes(5);
+    r = exchange("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789");
+    cr_assert(starts(r, "HTTP/1.1 413"), "%s", r.c_str());
+}
+
+Test(http_server, tcp_listener_serves_too) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(g_fx->tcp_port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    send_all(fd, "GET /peer HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto r = read_response(fd);
+    close(fd);
+    cr_assert(r.find("\"uid\":-1") != std::string::npos, "no peer creds over TCP: %s", r.c_str());
+}
+
+Test(http_server, stale_socket_replaced_live_one_refused) {
+    // The fixture's socket is live: a second bind must refuse instead of stealing it.
+    cr_assert_throw(http::listen_unix(g_fx->sock, 0600, static_cast<gid_t>(-1)),
+                    std::runtime_error);
+    std::string stale = g_fx->dir + "/stale.sock";
+    int fd = http::listen_unix(stale, 0600, static_cast<gid_t>(-1));
+    close(fd); // file stays, nobody listens
+    fd = http::listen_unix(stale, 0600, static_cast<gid_t>(-1));
+    cr_assert_geq(fd, 0);
+    close(fd);
+}

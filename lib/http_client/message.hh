@@ -1,0 +1,70 @@
+// Requests, responses and header lists of the HTTP client.
+#pragma once
+
+#include "http_client/error.hh"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace strata::http_client {
+
+// Ordered header fields; lookups ignore ASCII case as HTTP requires.
+class Headers {
+public:
+    using Field = std::pair<std::string, std::string>;
+
+    Headers() = default;
+    Headers(std::initializer_list<Field> fields) : fields_(fields) {}
+
+    void add(std::string name, std::string value);
+    void set(std::string name, std::string value); // replaces every field of that name
+    // First field with that name.
+    std::optional<std::string_view> get(std::string_view name) const;
+    bool contains(std::string_view name) const { return get(name).has_value(); }
+
+    auto begin() const { return fields_.begin(); }
+    auto end() const { return fields_.end(); }
+    std::size_t size() const { return fields_.size(); }
+    bool empty() const { return fields_.empty(); }
+    void clear() { fields_.clear(); }
+
+private:
+    std::vector<Field> fields_;
+};
+
+struct Request {
+    std::string method = "GET";
+    std::string path = "/"; // origin-form: "/v1/status?x=1", appended to the target
+    Headers headers;
+    std::string body;
+    std::optional<std::chrono::milliseconds> timeout; // overrides Options::timeout
+};
+
+struct Response {
+    int status = 0;
+    Headers headers;
+    std::string body;
+
+    bool ok() const { return status >= 200 && status < 300; }
+    // Parses the body; throws Error(bad_response) if it is not JSON.
+    nlohmann::json json() const;
+};
+
+// Outcome of a request that did not throw: either a response (any status) or a transport error.
+struct Result {
+    std::optional<Error> error;
+    Response response;
+
+    // The response, or throws the error.
+    Response& value() &;
+    Response&& value() &&;
+};
+
+} // namespace strata::http_client

@@ -1,0 +1,44 @@
+#include "http_client/target.hh"
+
+#include "http_client/error.hh"
+
+#include <fmt/format.h>
+#include <sys/un.h>
+
+namespace strata::http_client {
+
+Target Target::parse(std::string_view spec) {
+    Target t;
+    t.spec_ = std::string(spec);
+    auto bad = [&](std::string_view why) {
+        return Error(ErrorKind::invalid_argument,
+                     fmt::format("invalid HTTP client target \"{}\": {}", spec, why));
+    };
+    for (unsigned char c : spec) {
+        if (c <= 0x20 || c == 0x7f) throw bad("contains spaces or control characters");
+    }
+    if (spec.starts_with("unix:") || spec.starts_with("/")) {
+        std::string_view path = spec.starts_with("unix:") ? spec.substr(5) : spec;
+        if (path.empty()) throw bad("empty socket path");
+        if (path.size() >= sizeof(sockaddr_un{}.sun_path)) throw bad("socket path too long");
+        t.socket_path_ = std::string(path);
+        t.base_ = "http://localhost"; // Host header; the socket decides where it goes
+        return t;
+    }
+    if (spec.starts_with("http://")) {
+        std::string_view rest = spec.substr(7);
+        std::string_view authority = rest.substr(0, rest.find('/'));
+        if (authority.empty()) throw bad("missing host");
+        if (authority.find_first_of("@?#") != std::string_view::npos) {
+            throw bad("only http://host[:port][/prefix] is supported");
+        }
+        if (rest.find_first_of("?#") != std::string_view::npos) throw bad("query in target");
+        // Drop a trailing slash so url("/x") never yields "//x".
+        while (rest.size() > authority.size() && rest.ends_with('/')) rest.remove_suffix(1);
+        t.base_ = "http://" + std::string(rest);
+        return t;
+    }
+    throw bad("expected unix:/path/to.sock or http://host:port");
+}
+
+} // namespace strata::http_client
