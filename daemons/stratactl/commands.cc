@@ -3,10 +3,9 @@
 #include "format.hh"
 #include "http_client/client.hh"
 
+#include <cstdio>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-
-#include <cstdio>
 
 namespace strata::ctl {
 
@@ -40,14 +39,15 @@ std::string explain(const Context& ctx, const std::string& name, const http_clie
     case K::not_found:
         return fmt::format("strata-{} is down: no socket at {}", name, socket_of(ctx, name));
     case K::refused:
-        return fmt::format("strata-{} is down: nothing listens on {}", name,
-                           socket_of(ctx, name));
+        return fmt::format("strata-{} is down: nothing listens on {}", name, socket_of(ctx, name));
     case K::permission_denied:
         return fmt::format("no permission to talk to strata-{} ({}): run as root or as a "
                            "member of group _strata",
                            name, socket_of(ctx, name));
-    case K::timeout: return fmt::format("strata-{} did not answer in time", name);
-    default: return fmt::format("strata-{}: {}", name, e.what());
+    case K::timeout:
+        return fmt::format("strata-{} did not answer in time", name);
+    default:
+        return fmt::format("strata-{}: {}", name, e.what());
     }
 }
 
@@ -90,15 +90,19 @@ int cmd_status(const Context& ctx) {
         Row r = probe(ctx, d, note);
         all_up = all_up && r.state == "up";
         rows.push_back({"strata-" + r.name, r.state, r.version, r.uptime, r.pid});
-        json.push_back({{"daemon", r.name}, {"state", r.state}, {"version", r.version},
-                        {"uptime", r.uptime}, {"pid", r.pid}});
+        json.push_back({{"daemon", r.name},
+                        {"state", r.state},
+                        {"version", r.version},
+                        {"uptime", r.uptime},
+                        {"pid", r.pid}});
         if (!note.empty()) notes.push_back(note);
     }
     if (ctx.json) {
         fmt::print("{}\n", json.dump(2));
     } else {
         fmt::print("{}", render_table(rows));
-        for (const auto& n : notes) fmt::print(stderr, "{}\n", n);
+        for (const auto& n : notes)
+            fmt::print(stderr, "{}\n", n);
     }
     return all_up ? 0 : 3;
 }

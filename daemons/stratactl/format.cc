@@ -1,8 +1,7 @@
 #include "format.hh"
 
-#include <fmt/format.h>
-
 #include <algorithm>
+#include <fmt/format.h>
 
 namespace strata::ctl {
 

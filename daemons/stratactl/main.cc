@@ -2,10 +2,9 @@
 #include "commands.hh"
 #include "strata_build_config.h"
 
+#include <cstdlib>
 #include <fmt/format.h>
 #include <getopt.h>
-
-#include <cstdlib>
 #include <string>
 
 namespace {
@@ -52,7 +51,9 @@ int main(int argc, char** argv) {
     // "+": stop at the command, so "stratactl reload metad" never parses NAME as an option.
     while ((c = getopt_long(argc, argv, "+:r:t:jhV", longopts, nullptr)) != -1) {
         switch (c) {
-        case 'r': ctx.runtime_dir = optarg; break;
+        case 'r':
+            ctx.runtime_dir = optarg;
+            break;
         case 't': {
             char* end = nullptr;
             double s = std::strtod(optarg, &end);
@@ -61,11 +62,19 @@ int main(int argc, char** argv) {
             ctx.timeout = std::chrono::milliseconds(static_cast<long>(s * 1000));
             break;
         }
-        case 'j': ctx.json = true; break;
-        case 'h': fmt::print("{}", kUsage); return 0;
-        case 'V': fmt::print("stratactl {}\n", STRATA_VERSION); return 0;
-        case ':': return usage_error(fmt::format("option '{}' needs an argument", argv[optind - 1]));
-        default: return usage_error(fmt::format("unknown option '{}'", argv[optind - 1]));
+        case 'j':
+            ctx.json = true;
+            break;
+        case 'h':
+            fmt::print("{}", kUsage);
+            return 0;
+        case 'V':
+            fmt::print("stratactl {}\n", STRATA_VERSION);
+            return 0;
+        case ':':
+            return usage_error(fmt::format("option '{}' needs an argument", argv[optind - 1]));
+        default:
+            return usage_error(fmt::format("unknown option '{}'", argv[optind - 1]));
         }
     }
     if (optind >= argc) return usage_error("no command given");

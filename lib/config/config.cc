@@ -1,14 +1,13 @@
 #include "config/config.hh"
 
-#include <fmt/format.h>
-#include <sodium.h>
-#include <toml++/toml.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fmt/format.h>
 #include <fstream>
+#include <sodium.h>
 #include <sstream>
+#include <toml++/toml.h>
 
 namespace strata::config {
 
@@ -22,7 +21,8 @@ std::string Problem::to_string() const {
 namespace {
 std::string join_problems(const std::vector<Problem>& problems) {
     std::string out;
-    for (const auto& p : problems) out += (out.empty() ? "" : "\n") + p.to_string();
+    for (const auto& p : problems)
+        out += (out.empty() ? "" : "\n") + p.to_string();
     return out;
 }
 } // namespace
@@ -35,7 +35,9 @@ const Value& Config::value(const std::string& key) const {
     if (it == values_.end()) throw std::out_of_range("no such config key: " + key);
     return it->second;
 }
-bool Config::boolean(const std::string& key) const { return std::get<bool>(value(key)); }
+bool Config::boolean(const std::string& key) const {
+    return std::get<bool>(value(key));
+}
 std::int64_t Config::integer(const std::string& key) const {
     return std::get<std::int64_t>(value(key));
 }
@@ -53,7 +55,8 @@ std::string Config::origin(const std::string& key) const {
 
 std::string Config::dump() const {
     std::string out;
-    for (const auto& [key, v] : values_) out += fmt::format("{} = {}\n", key, render(v));
+    for (const auto& [key, v] : values_)
+        out += fmt::format("{} = {}\n", key, render(v));
     return out;
 }
 
@@ -63,7 +66,8 @@ std::string Config::digest() const {
     unsigned char hash[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(hash, reinterpret_cast<const unsigned char*>(text.data()), text.size());
     std::string hex = "sha256:";
-    for (unsigned char b : hash) hex += fmt::format("{:02x}", b);
+    for (unsigned char b : hash)
+        hex += fmt::format("{:02x}", b);
     return hex;
 }
 
@@ -80,7 +84,8 @@ std::vector<std::string> Config::changed_keys(const Config& other) const {
 class Loader {
 public:
     explicit Loader(const Schema& schema) : schema_(schema) {
-        for (const auto& [name, key] : schema.keys()) config_.values_[name] = key.default_value;
+        for (const auto& [name, key] : schema.keys())
+            config_.values_[name] = key.default_value;
     }
 
     void apply_text(std::string_view text, const std::string& file) {
@@ -90,8 +95,7 @@ public:
             doc = toml::parse(text, file);
         } catch (const toml::parse_error& e) {
             const auto& where = e.source().begin;
-            problems_.push_back({file, where.line, where.column, "",
-                                 std::string(e.description())});
+            problems_.push_back({file, where.line, where.column, "", std::string(e.description())});
             return;
         }
         walk(doc, "", file);
@@ -100,8 +104,8 @@ public:
     void apply_file(const std::filesystem::path& path) {
         std::ifstream in(path, std::ios::binary);
         if (!in) {
-            problems_.push_back({path.string(), 0, 0, "",
-                                 fmt::format("cannot read: {}", std::strerror(errno))});
+            problems_.push_back(
+                {path.string(), 0, 0, "", fmt::format("cannot read: {}", std::strerror(errno))});
             return;
         }
         std::ostringstream buf;
@@ -123,8 +127,8 @@ private:
 
     void walk(const toml::table& table, const std::string& prefix, const std::string& file) {
         for (const auto& [k, node] : table) {
-            std::string name = prefix.empty() ? std::string(k.str())
-                                              : prefix + "." + std::string(k.str());
+            std::string name =
+                prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
             if (const Key* key = schema_.find(name)) {
                 set(*key, node, k.source(), file);
             } else if (node.is_table() && prefix.empty() && schema_.has_section(name)) {
@@ -165,7 +169,8 @@ private:
             if (!key.choices.empty() &&
                 std::find(key.choices.begin(), key.choices.end(), s) == key.choices.end()) {
                 std::string allowed;
-                for (const auto& c : key.choices) allowed += (allowed.empty() ? "" : ", ") + c;
+                for (const auto& c : key.choices)
+                    allowed += (allowed.empty() ? "" : ", ") + c;
                 return problem(file, pos, key.name,
                                fmt::format("\"{}\" is not one of: {}", s, allowed));
             }
@@ -177,8 +182,7 @@ private:
             std::vector<std::string> list;
             for (const auto& item : *node.as_array()) {
                 if (!item.is_string())
-                    return problem(file, item.source().begin.line ? item.source() : pos,
-                                   key.name,
+                    return problem(file, item.source().begin.line ? item.source() : pos, key.name,
                                    fmt::format("expected array of strings, found an element of "
                                                "type {}",
                                                toml_type(item)));
@@ -194,16 +198,26 @@ private:
 
     static std::string_view toml_type(const toml::node& node) {
         switch (node.type()) {
-        case toml::node_type::table: return "table";
-        case toml::node_type::array: return "array";
-        case toml::node_type::string: return "string";
-        case toml::node_type::integer: return "integer";
-        case toml::node_type::floating_point: return "float";
-        case toml::node_type::boolean: return "boolean";
-        case toml::node_type::date: return "date";
-        case toml::node_type::time: return "time";
-        case toml::node_type::date_time: return "date-time";
-        default: return "nothing";
+        case toml::node_type::table:
+            return "table";
+        case toml::node_type::array:
+            return "array";
+        case toml::node_type::string:
+            return "string";
+        case toml::node_type::integer:
+            return "integer";
+        case toml::node_type::floating_point:
+            return "float";
+        case toml::node_type::boolean:
+            return "boolean";
+        case toml::node_type::date:
+            return "date";
+        case toml::node_type::time:
+            return "time";
+        case toml::node_type::date_time:
+            return "date-time";
+        default:
+            return "nothing";
         }
     }
 
@@ -231,7 +245,8 @@ std::vector<std::filesystem::path> dropin_files(const std::filesystem::path& fil
 Config load(const Schema& schema, const std::filesystem::path& file) {
     Loader loader(schema);
     loader.apply_file(file);
-    for (const auto& dropin : dropin_files(file)) loader.apply_file(dropin);
+    for (const auto& dropin : dropin_files(file))
+        loader.apply_file(dropin);
     return loader.finish();
 }
 

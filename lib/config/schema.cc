@@ -1,7 +1,6 @@
 #include "config/schema.hh"
 
 #include <fmt/format.h>
-
 #include <stdexcept>
 
 namespace strata::config {
@@ -65,10 +64,14 @@ bool Schema::has_section(const std::string& section) const {
 
 std::string_view type_name(Type type) {
     switch (type) {
-    case Type::boolean: return "boolean";
-    case Type::integer: return "integer";
-    case Type::string: return "string";
-    case Type::string_list: return "array of strings";
+    case Type::boolean:
+        return "boolean";
+    case Type::integer:
+        return "integer";
+    case Type::string:
+        return "string";
+    case Type::string_list:
+        return "array of strings";
     }
     return "?";
 }
@@ -78,10 +81,18 @@ std::string quote(const std::string& s) {
     std::string out = "\"";
     for (unsigned char c : s) {
         switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
         default:
             if (c < 0x20 || c == 0x7f)
                 out += fmt::format("\\u{:04X}", c);
@@ -100,7 +111,8 @@ std::string render(const Value& value) {
         std::string operator()(const std::string& s) const { return quote(s); }
         std::string operator()(const std::vector<std::string>& list) const {
             std::string out = "[";
-            for (size_t i = 0; i < list.size(); ++i) out += (i ? ", " : "") + quote(list[i]);
+            for (size_t i = 0; i < list.size(); ++i)
+                out += (i ? ", " : "") + quote(list[i]);
             return out + "]";
         }
     };

@@ -1,7 +1,6 @@
 #include "config/config.hh"
 
 #include <criterion/criterion.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -60,7 +59,7 @@ Test(config, defaults_when_empty) {
     cr_assert_eq(c.integer("http.max_body_bytes"), 1024);
     cr_assert(c.boolean("http.keepalive"));
     cr_assert_eq(c.string_list("public.listen").size(), 1u);
-    cr_assert_str_eq(c.origin("log.level").c_str(), "default");
+    cr_assert(c.origin("log.level") == "default");
 }
 
 Test(config, values_are_read) {
@@ -71,7 +70,7 @@ Test(config, values_are_read) {
     cr_assert_str_eq(c.string("log.level").c_str(), "debug");
     cr_assert_eq(c.integer("http.max_body_bytes"), 10);
     cr_assert_eq(c.string_list("public.listen").size(), 2u);
-    cr_assert_str_eq(c.origin("http.max_body_bytes").c_str(), "t.conf:4");
+    cr_assert(c.origin("http.max_body_bytes") == "t.conf:4");
 }
 
 Test(config, unknown_key_names_position) {
@@ -80,7 +79,8 @@ Test(config, unknown_key_names_position) {
     cr_assert_eq(p.line, 3u);
     cr_assert_eq(p.column, 3u);
     cr_assert_str_eq(p.key.c_str(), "log.colour");
-    cr_assert_str_eq(p.to_string().c_str(), "t.conf:3:3: log.colour: unknown key");
+    std::string text = p.to_string(); // Criterion keeps the pointer past the full expression
+    cr_assert_str_eq(text.c_str(), "t.conf:3:3: log.colour: unknown key");
 }
 
 Test(config, unknown_section) {
@@ -183,9 +183,10 @@ Test(config, digest_follows_effective_values) {
     auto a = config::parse(schema(), "", "a.conf");
     auto b = config::parse(schema(), "[log]\nlevel = \"info\"\n", "b.conf");
     auto c = config::parse(schema(), "[log]\nlevel = \"debug\"\n", "c.conf");
-    cr_assert_str_eq(a.digest().c_str(), b.digest().c_str());
-    cr_assert_str_neq(a.digest().c_str(), c.digest().c_str());
-    cr_assert_eq(a.digest().size(), 7u + 64u);
+    std::string da = a.digest(), db = b.digest(), dc = c.digest();
+    cr_assert_str_eq(da.c_str(), db.c_str());
+    cr_assert_str_neq(da.c_str(), dc.c_str());
+    cr_assert_eq(da.size(), 7u + 64u);
     auto changed = c.changed_keys(a);
     cr_assert_eq(changed.size(), 1u);
     cr_assert_str_eq(changed[0].c_str(), "log.level");

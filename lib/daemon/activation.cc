@@ -1,9 +1,8 @@
 #include "daemon/activation.hh"
 
+#include <cstdlib>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
-
-#include <cstdlib>
 
 namespace strata::daemon {
 
@@ -18,7 +17,8 @@ ActivatedSockets ActivatedSockets::from_environment() {
         out.by_name_[name].push_back(SD_LISTEN_FDS_START + i);
     }
     if (names) {
-        for (int i = 0; i < n; ++i) std::free(names[i]);
+        for (int i = 0; i < n; ++i)
+            std::free(names[i]);
         std::free(names);
     }
     return out;
@@ -34,13 +34,15 @@ std::vector<int> ActivatedSockets::take(const std::string& name) {
 
 std::vector<std::string> ActivatedSockets::leftover_names() const {
     std::vector<std::string> out;
-    for (const auto& [name, fds] : by_name_) out.push_back(name);
+    for (const auto& [name, fds] : by_name_)
+        out.push_back(name);
     return out;
 }
 
 void ActivatedSockets::close_leftovers() {
     for (auto& [name, fds] : by_name_)
-        for (int fd : fds) close(fd);
+        for (int fd : fds)
+            close(fd);
     by_name_.clear();
 }
 

@@ -1,12 +1,11 @@
 #include "daemon/identity.hh"
 
+#include <cerrno>
 #include <grp.h>
 #include <pwd.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <stdexcept>
 #include <system_error>
+#include <unistd.h>
 #include <vector>
 
 namespace strata::daemon {

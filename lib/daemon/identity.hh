@@ -1,10 +1,9 @@
 // The system user and group a daemon runs as, and the switch to them after binding.
 #pragma once
 
-#include <sys/types.h>
-
 #include <optional>
 #include <string>
+#include <sys/types.h>
 
 namespace strata::daemon {
 

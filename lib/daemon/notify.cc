@@ -1,15 +1,16 @@
 #include "daemon/notify.hh"
 
 #include <fmt/format.h>
+#include <string>
 #include <systemd/sd-daemon.h>
 #include <time.h>
-
-#include <string>
 
 namespace strata::daemon::notify {
 
 namespace {
-void send(const std::string& text) { sd_notify(0, text.c_str()); }
+void send(const std::string& text) {
+    sd_notify(0, text.c_str());
+}
 
 std::uint64_t monotonic_usec() {
     timespec ts{};
@@ -23,10 +24,18 @@ void ready(std::string_view status) {
 }
 
 // MONOTONIC_USEC lets systemd >= 253 (Type=notify-reload) match the reload; older ones ignore it.
-void reloading() { send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec())); }
-void stopping() { send("STOPPING=1"); }
-void watchdog() { send("WATCHDOG=1"); }
-void status(std::string_view status) { send(fmt::format("STATUS={}", status)); }
+void reloading() {
+    send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
+}
+void stopping() {
+    send("STOPPING=1");
+}
+void watchdog() {
+    send("WATCHDOG=1");
+}
+void status(std::string_view status) {
+    send(fmt::format("STATUS={}", status));
+}
 
 std::uint64_t watchdog_interval_ms() {
     std::uint64_t usec = 0;

@@ -20,16 +20,23 @@ std::optional<Options> parse_options(int argc, char** argv, const std::string& d
     int c;
     while ((c = getopt_long(argc, argv, ":c:hV", longopts, nullptr)) != -1) {
         switch (c) {
-        case 'c': opts.config_path = optarg; break;
-        case 'C': opts.check_config = true; break;
-        case 'h': opts.help = true; break;
-        case 'V': opts.version = true; break;
+        case 'c':
+            opts.config_path = optarg;
+            break;
+        case 'C':
+            opts.check_config = true;
+            break;
+        case 'h':
+            opts.help = true;
+            break;
+        case 'V':
+            opts.version = true;
+            break;
         case ':':
             fmt::print(stderr, "{}: option '{}' needs an argument\n", argv[0], argv[optind - 1]);
             return std::nullopt;
         default:
-            fmt::print(stderr, "{}: unknown option '{}' (see --help)\n", argv[0],
-                       argv[optind - 1]);
+            fmt::print(stderr, "{}: unknown option '{}' (see --help)\n", argv[0], argv[optind - 1]);
             return std::nullopt;
         }
     }

@@ -8,11 +8,10 @@
 #include "log/log.hh"
 #include "strata_build_config.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <ctime>
 #include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace strata::daemon {
 
@@ -87,7 +86,8 @@ Runtime::~Runtime() {
         &loop_, [](uv_handle_t* h, void*) { close_handle(h); }, nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
-    for (const auto& path : bound_paths_) unlink(path.c_str());
+    for (const auto& path : bound_paths_)
+        unlink(path.c_str());
 }
 
 http::Limits Runtime::limits() const {
@@ -127,7 +127,8 @@ void Runtime::take_sockets() {
         const auto& dir = config_.string("daemon.runtime_dir");
         std::error_code ec;
         std::filesystem::create_directories(dir, ec);
-        if (ec) throw std::runtime_error(dir + ": cannot create runtime directory: " + ec.message());
+        if (ec)
+            throw std::runtime_error(dir + ": cannot create runtime directory: " + ec.message());
         std::string path = dir + "/" + spec_.name + ".sock";
         auto gid = lookup_group(config_.string("daemon.group"));
         fds.push_back(http::listen_unix(path, 0660, gid.value_or(static_cast<gid_t>(-1))));
@@ -136,7 +137,8 @@ void Runtime::take_sockets() {
     } else {
         log::info("using {} control socket(s) from systemd", fds.size());
     }
-    for (int fd : fds) control->serve(fd);
+    for (int fd : fds)
+        control->serve(fd);
     servers_.push_back(std::move(control));
 
     for (const auto& l : listeners_) {
@@ -150,7 +152,8 @@ void Runtime::take_sockets() {
         } else {
             log::info("using {} {} socket(s) from systemd", lfds.size(), l.fd_name);
         }
-        for (int fd : lfds) server->serve(fd);
+        for (int fd : lfds)
+            server->serve(fd);
         servers_.push_back(std::move(server));
     }
     for (const auto& name : activated.leftover_names())
@@ -215,10 +218,8 @@ void Runtime::install_builtin_routes() {
         return http::Response::json(200, j);
     });
     control_router_.post("/v1/reload", [this](http::Request&) {
-        if (auto error = reload())
-            return http::Response::error(422, "config_rejected", *error);
-        return http::Response::json(200,
-                                    {{"reloaded", true}, {"config_digest", config_.digest()}});
+        if (auto error = reload()) return http::Response::error(422, "config_rejected", *error);
+        return http::Response::json(200, {{"reloaded", true}, {"config_digest", config_.digest()}});
     });
 }
 
@@ -268,7 +269,8 @@ void Runtime::request_stop() {
     stopping_ = true;
     notify::stopping();
     log::notice("stopping");
-    for (auto& server : servers_) server->stop();
+    for (auto& server : servers_)
+        server->stop();
     uv_signal_stop(&sighup_);
     close_handle(reinterpret_cast<uv_handle_t*>(&sighup_));
     close_handle(reinterpret_cast<uv_handle_t*>(&sigterm_));
@@ -285,16 +287,16 @@ void Runtime::start() {
     take_sockets();
     drop_privileges();
 
-    on_signal(&loop_, &sighup_, SIGHUP, this, [](uv_signal_t* h, int) {
-        static_cast<Runtime*>(h->data)->reload();
-    });
+    on_signal(&loop_, &sighup_, SIGHUP, this,
+              [](uv_signal_t* h, int) { static_cast<Runtime*>(h->data)->reload(); });
     auto stop = [](uv_signal_t* h, int) { static_cast<Runtime*>(h->data)->request_stop(); };
     on_signal(&loop_, &sigterm_, SIGTERM, this, stop);
     on_signal(&loop_, &sigint_, SIGINT, this, stop);
 
     if (auto ms = notify::watchdog_interval_ms()) {
         uv_timer_init(&loop_, &watchdog_);
-        uv_timer_start(&watchdog_, [](uv_timer_t*) { notify::watchdog(); }, 0, ms);
+        uv_timer_start(
+            &watchdog_, [](uv_timer_t*) { notify::watchdog(); }, 0, ms);
     }
     notify::ready("serving");
     log::notice("started, version {}, config {}", STRATA_VERSION, config_.digest());
@@ -324,7 +326,8 @@ int main(int argc, char** argv, const Spec& spec) {
         config = config::load(full_schema(spec), opts->config_path);
     } catch (const config::Error& e) {
         if (opts->check_config) {
-            for (const auto& p : e.problems()) fmt::print(stderr, "{}\n", p.to_string());
+            for (const auto& p : e.problems())
+                fmt::print(stderr, "{}\n", p.to_string());
         } else {
             log_config_error(e);
             log::error("not starting: the configuration has errors");
@@ -332,7 +335,8 @@ int main(int argc, char** argv, const Spec& spec) {
         return 1;
     }
     if (opts->check_config) {
-        for (const auto& f : config->files()) fmt::print("{}: ok\n", f);
+        for (const auto& f : config->files())
+            fmt::print("{}: ok\n", f);
         return 0;
     }
     if (auto level = log::parse_level(config->string("log.level"))) log::set_level(*level);

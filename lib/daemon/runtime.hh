@@ -9,13 +9,12 @@
 #include "http/server.hh"
 #include "metrics/metrics.hh"
 
-#include <uv.h>
-
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <uv.h>
 #include <vector>
 
 namespace strata::daemon {

@@ -1,10 +1,9 @@
 // A daemon's state directory, held with an exclusive lock so two instances never share it.
 #pragma once
 
-#include <sys/types.h>
-
 #include <optional>
 #include <string>
+#include <sys/types.h>
 
 namespace strata::daemon {
 

@@ -3,7 +3,6 @@
 #include "daemon/state_dir.hh"
 
 #include <criterion/criterion.h>
-
 #include <filesystem>
 #include <vector>
 
@@ -13,7 +12,8 @@ namespace {
 std::optional<daemon::Options> parse(std::vector<const char*> args) {
     args.insert(args.begin(), "strata-test");
     std::vector<char*> argv;
-    for (auto* a : args) argv.push_back(const_cast<char*>(a));
+    for (auto* a : args)
+        argv.push_back(const_cast<char*>(a));
     argv.push_back(nullptr);
     return daemon::parse_options(static_cast<int>(args.size()), argv.data(), "/etc/x.conf");
 }

@@ -1,19 +1,18 @@
 #include "http/listen.hh"
 
 #include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
 #include <fcntl.h>
+#include <memory>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdexcept>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <memory>
-#include <stdexcept>
 #include <system_error>
+#include <unistd.h>
 #include <utility>
 
 namespace strata::http {

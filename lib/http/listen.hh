@@ -1,9 +1,8 @@
 // Creating listening sockets when systemd did not hand them over.
 #pragma once
 
-#include <sys/types.h>
-
 #include <string>
+#include <sys/types.h>
 
 namespace strata::http {
 

@@ -1,8 +1,7 @@
 #include "http/message.hh"
 
-#include <strings.h>
-
 #include <algorithm>
+#include <strings.h>
 
 namespace strata::http {
 

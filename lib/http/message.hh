@@ -2,14 +2,13 @@
 //   {"error":{"code":"not_found","message":"..."}}
 #pragma once
 
-#include <nlohmann/json.hpp>
-#include <sys/types.h>
-
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 #include <utility>
 #include <vector>
 
@@ -31,7 +30,7 @@ struct PeerCredentials {
 
 struct Request {
     std::string method;
-    std::string path;  // decoded path, without the query
+    std::string path;                              // decoded path, without the query
     std::multimap<std::string, std::string> query; // decoded query arguments
     std::string version;
     Headers headers;

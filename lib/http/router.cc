@@ -28,7 +28,8 @@ bool is_param(std::string_view seg) {
 
 void Router::add(std::string method, std::string pattern, Handler handler) {
     Route r{std::move(method), {}, std::move(handler)};
-    for (auto seg : split(pattern)) r.segments.emplace_back(seg);
+    for (auto seg : split(pattern))
+        r.segments.emplace_back(seg);
     routes_.push_back(std::move(r));
 }
 

@@ -1,10 +1,9 @@
 #include "http/server.hh"
 
 #include <microhttpd.h>
-#include <sys/socket.h>
-
 #include <stdexcept>
 #include <string>
+#include <sys/socket.h>
 
 namespace strata::http {
 
@@ -17,11 +16,14 @@ struct Pending {
     Request request;
     Clock::time_point started = Clock::now();
     bool too_large = false;
+    std::size_t discarded = 0;
 };
 
+constexpr std::size_t kMaxDiscardBytes = 1 << 20;
+
 MHD_Result collect(void* cls, MHD_ValueKind, const char* key, const char* value) {
-    static_cast<std::multimap<std::string, std::string, CaseLess>*>(cls)->emplace(
-        key, value ? value : "");
+    static_cast<std::multimap<std::string, std::string, CaseLess>*>(cls)->emplace(key, value ? value
+                                                                                             : "");
     return MHD_YES;
 }
 
@@ -49,7 +51,8 @@ MHD_Result send(MHD_Connection* connection, const Response& response) {
     MHD_Response* r = MHD_create_response_from_buffer(
         response.body.size(), const_cast<char*>(response.body.data()), MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
-    for (const auto& [k, v] : response.headers) MHD_add_response_header(r, k.c_str(), v.c_str());
+    for (const auto& [k, v] : response.headers)
+        MHD_add_response_header(r, k.c_str(), v.c_str());
     MHD_Result rc = MHD_queue_response(connection, static_cast<unsigned>(response.status), r);
     MHD_destroy_response(r);
     return rc;
@@ -65,9 +68,8 @@ struct Server::Endpoint {
     int open_handles = 0;
 
     static MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url,
-                                 const char* method, const char* version,
-                                 const char* upload_data, size_t* upload_data_size,
-                                 void** con_cls) {
+                                 const char* method, const char* version, const char* upload_data,
+                                 size_t* upload_data_size, void** con_cls) {
         auto* self = static_cast<Endpoint*>(cls);
         auto* pending = static_cast<Pending*>(*con_cls);
         const Limits& limits = self->server->limits_;
@@ -80,8 +82,7 @@ struct Server::Endpoint {
             req.path = url;
             req.version = version;
             MHD_get_connection_values(connection, MHD_HEADER_KIND, collect, &req.headers);
-            MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, collect_query,
-                                      &req.query);
+            MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, collect_query, &req.query);
             req.peer = peer_of(connection);
             if (auto cl = req.header("Content-Length")) {
                 try {
@@ -95,15 +96,22 @@ struct Server::Endpoint {
             return MHD_YES;
         }
         if (*upload_data_size != 0) {
-            if (!pending->too_large) {
-                if (pending->request.body.size() + *upload_data_size > limits.max_body_bytes)
-                    pending->too_large = true;
-                else
-                    pending->request.body.append(upload_data, *upload_data_size);
+            if (!pending->too_large &&
+                pending->request.body.size() + *upload_data_size > limits.max_body_bytes) {
+                // A body without Content-Length (chunked) went over the limit. MHD accepts a
+                // response only before or after the body, so the rest is read and dropped,
+                // up to kMaxDiscardBytes; past that the connection is closed without answer.
+                pending->too_large = true;
+                pending->request.body.clear();
+                pending->request.body.shrink_to_fit();
+            }
+            if (pending->too_large) {
+                pending->discarded += *upload_data_size;
+                if (pending->discarded > kMaxDiscardBytes) return MHD_NO;
+            } else {
+                pending->request.body.append(upload_data, *upload_data_size);
             }
             *upload_data_size = 0;
-            // Answer at once: MHD then closes the connection instead of reading the rest.
-            if (pending->too_large) return self->finish(connection, *pending, too_large());
             return MHD_YES;
         }
         if (pending->too_large) return self->finish(connection, *pending, too_large());
@@ -124,8 +132,7 @@ struct Server::Endpoint {
         return rc;
     }
 
-    static void on_completed(void*, MHD_Connection*, void** con_cls,
-                             MHD_RequestTerminationCode) {
+    static void on_completed(void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
         delete static_cast<Pending*>(*con_cls);
         *con_cls = nullptr;
     }
@@ -159,7 +166,9 @@ struct Server::Endpoint {
 Server::Server(uv_loop_t* loop, const Router& router, Limits limits)
     : loop_(loop), router_(router), limits_(limits) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+    stop();
+}
 
 void Server::serve(int listen_fd) {
     auto ep = std::make_unique<Endpoint>();
@@ -171,8 +180,8 @@ void Server::serve(int listen_fd) {
         static_cast<unsigned>(limits_.idle_timeout_seconds), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         static_cast<size_t>(limits_.max_header_bytes), MHD_OPTION_NOTIFY_COMPLETED,
         &Endpoint::on_completed, nullptr, MHD_OPTION_END);
-    if (!ep->mhd) throw std::runtime_error("libmicrohttpd cannot serve on fd " +
-                                           std::to_string(listen_fd));
+    if (!ep->mhd)
+        throw std::runtime_error("libmicrohttpd cannot serve on fd " + std::to_string(listen_fd));
     const MHD_DaemonInfo* info = MHD_get_daemon_info(ep->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     if (!info) {
         MHD_stop_daemon(ep->mhd);
@@ -187,12 +196,17 @@ void Server::serve(int listen_fd) {
     endpoints_.push_back(std::move(ep));
 }
 
-void Server::set_max_body_bytes(std::size_t bytes) { limits_.max_body_bytes = bytes; }
-void Server::set_observer(RequestObserver observer) { observer_ = std::move(observer); }
+void Server::set_max_body_bytes(std::size_t bytes) {
+    limits_.max_body_bytes = bytes;
+}
+void Server::set_observer(RequestObserver observer) {
+    observer_ = std::move(observer);
+}
 
 void Server::stop() {
     // Endpoints free themselves once libuv has closed their handles.
-    for (auto& ep : endpoints_) ep.release()->close();
+    for (auto& ep : endpoints_)
+        ep.release()->close();
     endpoints_.clear();
 }
 

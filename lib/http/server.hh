@@ -5,12 +5,11 @@
 
 #include "http/router.hh"
 
-#include <uv.h>
-
 #include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <uv.h>
 #include <vector>
 
 namespace strata::http {

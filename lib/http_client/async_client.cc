@@ -3,7 +3,6 @@
 #include "http_client/transfer.hh"
 
 #include <fmt/format.h>
-
 #include <unordered_map>
 #include <unordered_set>
 
@@ -12,7 +11,9 @@ namespace strata::http_client {
 namespace {
 
 // User callbacks run from libuv's C frames: an exception must not unwind through them.
-void invoke(AsyncClient::Callback& done, Result result) noexcept { done(std::move(result)); }
+void invoke(AsyncClient::Callback& done, Result result) noexcept {
+    done(std::move(result));
+}
 
 } // namespace
 
@@ -149,7 +150,8 @@ struct AsyncClient::Impl {
         }
         // Idle clients do not keep uv_run() alive (stratactl runs its loop until it is done).
         if (inflight.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&timer));
-        for (auto& [done, result] : finished) invoke(done, std::move(result));
+        for (auto& [done, result] : finished)
+            invoke(done, std::move(result));
     }
 };
 
@@ -222,8 +224,8 @@ void AsyncClient::request(Request request, Callback done) {
     } else {
         easy = detail::new_easy();
     }
-    auto transfer = std::make_unique<detail::Transfer>(std::move(easy), impl->target,
-                                                       impl->options, std::move(request));
+    auto transfer = std::make_unique<detail::Transfer>(std::move(easy), impl->target, impl->options,
+                                                       std::move(request));
     CURL* h = transfer->easy();
     impl->inflight.emplace(h, Impl::Pending{std::move(transfer), std::move(done)});
     if (CURLMcode mc = curl_multi_add_handle(impl->multi, h); mc != CURLM_OK) {
@@ -247,8 +249,12 @@ void AsyncClient::post_json(std::string_view path, const nlohmann::json& body, C
             std::move(done));
 }
 
-std::size_t AsyncClient::pending() const { return impl_->inflight.size(); }
+std::size_t AsyncClient::pending() const {
+    return impl_->inflight.size();
+}
 
-const Target& AsyncClient::target() const { return impl_->target; }
+const Target& AsyncClient::target() const {
+    return impl_->target;
+}
 
 } // namespace strata::http_client

@@ -14,9 +14,8 @@
 #include "http_client/options.hh"
 #include "http_client/target.hh"
 
-#include <uv.h>
-
 #include <functional>
+#include <uv.h>
 
 namespace strata::http_client {
 

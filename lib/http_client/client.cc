@@ -4,7 +4,9 @@
 
 namespace strata::http_client {
 
-void Client::HandleDeleter::operator()(void* h) const noexcept { curl_easy_cleanup(h); }
+void Client::HandleDeleter::operator()(void* h) const noexcept {
+    curl_easy_cleanup(h);
+}
 
 Client::Client(std::string_view target, Options options)
     : target_(Target::parse(target)), options_(std::move(options)) {
@@ -15,11 +17,13 @@ Client::~Client() = default;
 
 Response Client::request(std::string_view method, std::string_view path, const Headers& headers,
                          std::string_view body, Timeout timeout) {
-    return request(Request{std::string(method), std::string(path), headers, std::string(body),
-                           timeout});
+    return request(
+        Request{std::string(method), std::string(path), headers, std::string(body), timeout});
 }
 
-Response Client::request(Request request) { return try_request(std::move(request)).value(); }
+Response Client::request(Request request) {
+    return try_request(std::move(request)).value();
+}
 
 Result Client::try_request(Request request) {
     try {

@@ -3,10 +3,9 @@
 
 #include "http_client/error.hh"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -34,7 +34,8 @@ Target Target::parse(std::string_view spec) {
         }
         if (rest.find_first_of("?#") != std::string_view::npos) throw bad("query in target");
         // Drop a trailing slash so url("/x") never yields "//x".
-        while (rest.size() > authority.size() && rest.ends_with('/')) rest.remove_suffix(1);
+        while (rest.size() > authority.size() && rest.ends_with('/'))
+            rest.remove_suffix(1);
         t.base_ = "http://" + std::string(rest);
         return t;
     }

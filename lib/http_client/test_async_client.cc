@@ -1,10 +1,9 @@
 #include "http_client/async_client.hh"
 #include "http_client/test_server.hh"
 
+#include <chrono>
 #include <criterion/criterion.h>
 #include <unistd.h>
-
-#include <chrono>
 
 using namespace strata::http_client;
 using namespace strata::http_client::testing;
@@ -28,7 +27,9 @@ struct Fixture {
 };
 Fixture* fx;
 
-void setup() { fx = new Fixture; }
+void setup() {
+    fx = new Fixture;
+}
 void teardown() {
     delete fx;
     fx = nullptr;

@@ -1,12 +1,11 @@
 #include "http_client/client.hh"
 #include "http_client/test_server.hh"
 
+#include <chrono>
 #include <criterion/criterion.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
-#include <chrono>
 #include <thread>
+#include <unistd.h>
 
 using namespace strata::http_client;
 using namespace strata::http_client::testing;
@@ -26,7 +25,9 @@ struct Fixture {
 };
 Fixture* fx;
 
-void setup() { fx = new Fixture; }
+void setup() {
+    fx = new Fixture;
+}
 void teardown() {
     delete fx;
     fx = nullptr;
@@ -105,9 +106,13 @@ Test(http_client, target_parsing) {
     cr_assert(error_of([&] { Client c("nope"); }).has_value());
 }
 
-Test(http_client, get_and_post_over_unix_socket) { get_and_post(fx->unix_server->target()); }
+Test(http_client, get_and_post_over_unix_socket) {
+    get_and_post(fx->unix_server->target());
+}
 
-Test(http_client, get_and_post_over_tcp) { get_and_post(fx->tcp_server->target()); }
+Test(http_client, get_and_post_over_tcp) {
+    get_and_post(fx->tcp_server->target());
+}
 
 Test(http_client, statuses_are_responses_not_errors) {
     Client c(fx->unix_server->target());
@@ -167,7 +172,8 @@ Test(http_client, concurrent_callers_share_the_pool) {
             }
         });
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     cr_assert_eq(ok.load(), 100);
     cr_assert_leq(fx->tcp_server->connections(), 4);
 }
@@ -257,10 +263,10 @@ Test(http_client, socket_without_permission) {
 
 Test(http_client, invalid_requests_are_rejected_before_sending) {
     Client c(fx->unix_server->target());
-    for (Request bad : {Request{"GET", "no-slash"}, Request{"GET", "/a b"},
-                        Request{"G T", "/echo"}, Request{"", "/echo"},
-                        Request{"GET", "/echo", {{"X-Bad", "a\r\nInjected: 1"}}},
-                        Request{"GET", "/echo", {{"Bad Name", "x"}}}}) {
+    for (Request bad :
+         {Request{"GET", "no-slash"}, Request{"GET", "/a b"}, Request{"G T", "/echo"},
+          Request{"", "/echo"}, Request{"GET", "/echo", {{"X-Bad", "a\r\nInjected: 1"}}},
+          Request{"GET", "/echo", {{"Bad Name", "x"}}}}) {
         Result r = c.try_request(bad);
         cr_assert(r.error.has_value(), "%s %s accepted", bad.method.c_str(), bad.path.c_str());
         cr_assert_eq(r.error->kind(), ErrorKind::invalid_argument);

@@ -1,18 +1,17 @@
 #include "http_client/test_server.hh"
 
 #include <arpa/inet.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdexcept>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <thread>
+#include <unistd.h>
 
 namespace strata::http_client::testing {
 
@@ -26,7 +25,8 @@ MHD_Result respond(MHD_Connection* c, unsigned status, const std::string& body,
                    std::initializer_list<std::pair<const char*, std::string>> headers = {}) {
     MHD_Response* r = MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()),
                                                       MHD_RESPMEM_MUST_COPY);
-    for (const auto& [k, v] : headers) MHD_add_response_header(r, k, v.c_str());
+    for (const auto& [k, v] : headers)
+        MHD_add_response_header(r, k, v.c_str());
     MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -66,8 +66,8 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
                         {"X-Content-Type", header(c, "Content-Type")}});
     }
     if (path == "/slow") {
-        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(
-                                                            std::atoi(arg(c, "ms").c_str()));
+        auto until = std::chrono::steady_clock::now() +
+                     std::chrono::milliseconds(std::atoi(arg(c, "ms").c_str()));
         while (std::chrono::steady_clock::now() < until && !server->stopping_) {
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
@@ -76,7 +76,8 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
     if (path == "/big") {
         std::size_t n = std::strtoull(arg(c, "bytes").c_str(), nullptr, 10);
         std::string big(n, '\0');
-        for (std::size_t i = 0; i < n; ++i) big[i] = char('a' + i % 26);
+        for (std::size_t i = 0; i < n; ++i)
+            big[i] = char('a' + i % 26);
         return respond(c, 200, big);
     }
     if (path == "/json") {
@@ -101,8 +102,8 @@ void on_connection(void* cls, MHD_Connection*, void**, MHD_ConnectionNotificatio
 TempDir::TempDir() {
     // Short base: unix socket paths must fit in sun_path (108 bytes).
     const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && std::strlen(base) < 60 ? base : "/tmp") +
-                       "/strata-httpc-XXXXXX";
+    std::string tmpl =
+        std::string(base && std::strlen(base) < 60 ? base : "/tmp") + "/strata-httpc-XXXXXX";
     if (!::mkdtemp(tmpl.data())) fail("mkdtemp");
     path_ = tmpl;
 }
@@ -150,10 +151,10 @@ std::unique_ptr<TestServer> TestServer::unix_socket(const std::string& path) {
 
 void TestServer::start(int fd, bool is_unix) {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
-    daemon_ = MHD_start_daemon(flags, 0, nullptr, nullptr, &on_request, this,
-                               MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
-                               &on_completed, nullptr, MHD_OPTION_NOTIFY_CONNECTION,
-                               &on_connection, this, MHD_OPTION_END);
+    daemon_ =
+        MHD_start_daemon(flags, 0, nullptr, nullptr, &on_request, this, MHD_OPTION_LISTEN_SOCKET,
+                         fd, MHD_OPTION_NOTIFY_COMPLETED, &on_completed, nullptr,
+                         MHD_OPTION_NOTIFY_CONNECTION, &on_connection, this, MHD_OPTION_END);
     if (!daemon_) {
         ::close(fd);
         if (is_unix) ::unlink(socket_path_.c_str());
@@ -162,7 +163,7 @@ void TestServer::start(int fd, bool is_unix) {
 }
 
 TestServer::~TestServer() {
-    stopping_ = true; // lets /slow handlers return so MHD can join their threads
+    stopping_ = true;         // lets /slow handlers return so MHD can join their threads
     MHD_stop_daemon(daemon_); // also closes the listening socket
     if (!socket_path_.empty()) ::unlink(socket_path_.c_str());
 }

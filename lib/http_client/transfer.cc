@@ -2,12 +2,11 @@
 
 #include "strata_build_config.h"
 
-#include <fmt/format.h>
-#include <sys/stat.h>
-
 #include <cerrno>
 #include <cstring>
+#include <fmt/format.h>
 #include <mutex>
+#include <sys/stat.h>
 
 namespace strata::http_client::detail {
 
@@ -27,9 +26,10 @@ bool is_token(std::string_view s) {
 }
 
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                          s.back() == '\n')) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() &&
+           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
         s.remove_suffix(1);
     }
     return s;
@@ -43,7 +43,9 @@ void setopt(CURL* h, CURLoption opt, T value) {
     }
 }
 
-long millis(std::chrono::milliseconds ms) { return ms.count() > 0 ? long(ms.count()) : 0L; }
+long millis(std::chrono::milliseconds ms) {
+    return ms.count() > 0 ? long(ms.count()) : 0L;
+}
 
 } // namespace
 
@@ -91,8 +93,8 @@ Transfer::Transfer(EasyPtr easy, const Target& target, const Options& options, R
     CURL* h = easy_.get();
     curl_easy_reset(h); // keeps the connection cache: that is what makes the pool work
     url_ = target_.url(request_.path);
-    user_agent_ = options_.user_agent.empty() ? std::string("strata/" STRATA_VERSION)
-                                              : options_.user_agent;
+    user_agent_ =
+        options_.user_agent.empty() ? std::string("strata/" STRATA_VERSION) : options_.user_agent;
 
     setopt(h, CURLOPT_URL, url_.c_str());
     if (target_.is_unix()) setopt(h, CURLOPT_UNIX_SOCKET_PATH, target_.socket_path().c_str());
@@ -216,8 +218,8 @@ Error Transfer::classify(CURLcode code) const {
         long sent = 0; // request bytes written: zero means we never got connected
         curl_easy_getinfo(easy_.get(), CURLINFO_REQUEST_SIZE, &sent);
         if (sent == 0) {
-            return err(ErrorKind::timeout,
-                       fmt::format("connect timed out after {} ms", options_.connect_timeout.count()));
+            return err(ErrorKind::timeout, fmt::format("connect timed out after {} ms",
+                                                       options_.connect_timeout.count()));
         }
         return err(ErrorKind::timeout,
                    fmt::format("timed out after {} ms",
@@ -237,17 +239,22 @@ Error Transfer::classify(CURLcode code) const {
                        target_.is_unix()
                            ? fmt::format("socket {} does not exist", target_.socket_path())
                            : std::string("not found"));
-        case ECONNREFUSED: return err(ErrorKind::refused, "connection refused");
+        case ECONNREFUSED:
+            return err(ErrorKind::refused, "connection refused");
         case EACCES:
-        case EPERM: return err(ErrorKind::permission_denied, "permission denied");
-        case ETIMEDOUT: return err(ErrorKind::timeout, "connect timed out");
-        default: return err(ErrorKind::connect, detail);
+        case EPERM:
+            return err(ErrorKind::permission_denied, "permission denied");
+        case ETIMEDOUT:
+            return err(ErrorKind::timeout, "connect timed out");
+        default:
+            return err(ErrorKind::connect, detail);
         }
     }
-    case CURLE_COULDNT_RESOLVE_HOST: return err(ErrorKind::resolve, detail);
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return err(ErrorKind::resolve, detail);
     case CURLE_FILESIZE_EXCEEDED:
-        return err(ErrorKind::too_large, fmt::format("response body larger than {} bytes",
-                                                     options_.max_response_bytes));
+        return err(ErrorKind::too_large,
+                   fmt::format("response body larger than {} bytes", options_.max_response_bytes));
     case CURLE_WRITE_ERROR:
         if (too_large_) {
             return err(ErrorKind::too_large, fmt::format("response body larger than {} bytes",
@@ -257,12 +264,16 @@ Error Transfer::classify(CURLcode code) const {
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE: return err(ErrorKind::transfer, detail);
+    case CURLE_PARTIAL_FILE:
+        return err(ErrorKind::transfer, detail);
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_BAD_CONTENT_ENCODING:
-    case CURLE_UNSUPPORTED_PROTOCOL: return err(ErrorKind::bad_response, detail);
-    case CURLE_URL_MALFORMAT: return err(ErrorKind::invalid_argument, detail);
-    default: return err(ErrorKind::internal, detail);
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return err(ErrorKind::bad_response, detail);
+    case CURLE_URL_MALFORMAT:
+        return err(ErrorKind::invalid_argument, detail);
+    default:
+        return err(ErrorKind::internal, detail);
     }
 }
 

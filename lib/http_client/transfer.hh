@@ -7,7 +7,6 @@
 #include "http_client/target.hh"
 
 #include <curl/curl.h>
-
 #include <memory>
 
 namespace strata::http_client::detail {

@@ -1,16 +1,15 @@
 #include "log/log.hh"
 
-#include <sys/stat.h>
-#include <sys/uio.h>
-#include <systemd/sd-journal.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <mutex>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
+#include <unistd.h>
 #include <vector>
 
 namespace strata::log {
@@ -47,10 +46,12 @@ void write_journal(Level level, std::string_view message, std::initializer_list<
         std::lock_guard lock(g_mutex);
         lines.push_back(fmt::format("SYSLOG_IDENTIFIER={}", g_identity));
     }
-    for (const auto& f : fields) lines.push_back(fmt::format("{}={}", f.key, f.value));
+    for (const auto& f : fields)
+        lines.push_back(fmt::format("{}={}", f.key, f.value));
     std::vector<iovec> iov;
     iov.reserve(lines.size());
-    for (auto& l : lines) iov.push_back({l.data(), l.size()});
+    for (auto& l : lines)
+        iov.push_back({l.data(), l.size()});
     if (sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) < 0) {
         // journald gone (shutdown): fall back to the prefixed form on stderr.
         std::lock_guard lock(g_mutex);
@@ -72,7 +73,8 @@ std::string timestamp() {
 
 std::string render_fields(std::initializer_list<Field> fields) {
     std::string out;
-    for (const auto& f : fields) out += fmt::format(" {}={}", f.key, f.value);
+    for (const auto& f : fields)
+        out += fmt::format(" {}={}", f.key, f.value);
     return out;
 }
 
@@ -82,9 +84,15 @@ void set_identity(std::string_view identity) {
     std::lock_guard lock(g_mutex);
     g_identity = identity;
 }
-void set_level(Level level) { g_level.store(level); }
-Level level() { return g_level.load(std::memory_order_relaxed); }
-void set_sink(Sink sink) { g_sink.store(sink); }
+void set_level(Level level) {
+    g_level.store(level);
+}
+Level level() {
+    return g_level.load(std::memory_order_relaxed);
+}
+void set_sink(Sink sink) {
+    g_sink.store(sink);
+}
 
 Sink effective_sink() {
     Sink s = g_sink.load();
@@ -104,18 +112,25 @@ std::optional<Level> parse_level(std::string_view name) {
 
 std::string_view level_name(Level level) {
     switch (level) {
-    case Level::error: return "error";
-    case Level::warning: return "warning";
-    case Level::notice: return "notice";
-    case Level::info: return "info";
-    case Level::debug: return "debug";
+    case Level::error:
+        return "error";
+    case Level::warning:
+        return "warning";
+    case Level::notice:
+        return "notice";
+    case Level::info:
+        return "info";
+    case Level::debug:
+        return "debug";
     }
     return "?";
 }
 
 void write(Level level, std::string_view message, std::initializer_list<Field> fields) {
     switch (effective_sink()) {
-    case Sink::journal: write_journal(level, message, fields); return;
+    case Sink::journal:
+        write_journal(level, message, fields);
+        return;
     case Sink::prefixed: {
         std::string line =
             fmt::format("<{}>{}{}\n", static_cast<int>(level), message, render_fields(fields));

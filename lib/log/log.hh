@@ -4,7 +4,6 @@
 #pragma once
 
 #include <fmt/format.h>
-
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -38,7 +37,9 @@ Sink effective_sink();
 std::optional<Level> parse_level(std::string_view name);
 std::string_view level_name(Level level);
 
-inline bool enabled(Level l) { return static_cast<int>(l) <= static_cast<int>(level()); }
+inline bool enabled(Level l) {
+    return static_cast<int>(l) <= static_cast<int>(level());
+}
 
 void write(Level level, std::string_view message, std::initializer_list<Field> fields = {});
 
@@ -48,8 +49,7 @@ void error(fmt::format_string<Args...> f, Args&&... args) {
 }
 template <typename... Args>
 void warning(fmt::format_string<Args...> f, Args&&... args) {
-    if (enabled(Level::warning))
-        write(Level::warning, fmt::format(f, std::forward<Args>(args)...));
+    if (enabled(Level::warning)) write(Level::warning, fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void notice(fmt::format_string<Args...> f, Args&&... args) {

@@ -1,10 +1,9 @@
 #include "log/log.hh"
 
 #include <criterion/criterion.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <string>
+#include <unistd.h>
 
 using namespace strata;
 
@@ -22,7 +21,8 @@ struct StderrCapture {
         std::rewind(file);
         char buf[4096];
         size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, file)) > 0) out.append(buf, n);
+        while ((n = std::fread(buf, 1, sizeof buf, file)) > 0)
+            out.append(buf, n);
         return out;
     }
     ~StderrCapture() {
@@ -58,7 +58,8 @@ Test(log, level_filters_lower_priorities) {
     log::info("hidden");
     log::debug("hidden too");
     log::error("shown");
-    cr_assert_str_eq(cap.text().c_str(), "<3>shown\n");
+    std::string out = cap.text();
+    cr_assert_str_eq(out.c_str(), "<3>shown\n");
 }
 
 Test(log, console_sink_is_readable) {

@@ -1,9 +1,8 @@
 // Rendering of the registry in the Prometheus text exposition format 0.0.4.
 #include "metrics/metrics.hh"
 
-#include <fmt/format.h>
-
 #include <cmath>
+#include <fmt/format.h>
 
 namespace strata::metrics {
 
@@ -12,15 +11,20 @@ namespace {
 void append_escaped(std::string& out, std::string_view s, bool escape_quote) {
     for (char c : s) {
         switch (c) {
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
         case '"':
             if (escape_quote) {
                 out += "\\\"";
                 break;
             }
             [[fallthrough]];
-        default: out += c;
+        default:
+            out += c;
         }
     }
 }
@@ -54,7 +58,8 @@ void append_labels(std::string& out, const std::vector<std::string>& names,
         append_escaped(out, v, true);
         out += '"';
     };
-    for (std::size_t i = 0; i < names.size(); ++i) one(names[i], values[i]);
+    for (std::size_t i = 0; i < names.size(); ++i)
+        one(names[i], values[i]);
     if (extra) one(extra->name, extra->value);
     out += '}';
 }
@@ -72,9 +77,12 @@ void append_sample(std::string& out, std::string_view name, std::string_view suf
 
 std::string_view type_name(Type t) {
     switch (t) {
-    case Type::counter: return "counter";
-    case Type::gauge: return "gauge";
-    case Type::histogram: return "histogram";
+    case Type::counter:
+        return "counter";
+    case Type::gauge:
+        return "gauge";
+    case Type::histogram:
+        return "histogram";
     }
     return "untyped";
 }
@@ -86,8 +94,7 @@ void append_simple(std::string& out, const std::string& name, const Family<T>& f
     });
 }
 
-void append_histograms(std::string& out, const std::string& name,
-                       const Family<Histogram>& family) {
+void append_histograms(std::string& out, const std::string& name, const Family<Histogram>& family) {
     const auto& names = family.label_names();
     family.visit([&](const std::vector<std::string>& values, const Histogram& h) {
         auto snap = h.snapshot();
@@ -118,7 +125,8 @@ std::string Registry::render() const {
     {
         std::lock_guard lock(mu_);
         entries.reserve(entries_.size());
-        for (const auto& [name, e] : entries_) entries.push_back(e.get());
+        for (const auto& [name, e] : entries_)
+            entries.push_back(e.get());
     }
     std::string out;
     for (const Entry* e : entries) {

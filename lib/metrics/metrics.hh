@@ -124,10 +124,9 @@ struct ValuesLess {
     using is_transparent = void;
     template <class A, class B>
     bool operator()(const A& a, const B& b) const {
-        return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
-                                            [](std::string_view x, std::string_view y) {
-                                                return x < y;
-                                            });
+        return std::lexicographical_compare(
+            a.begin(), a.end(), b.begin(), b.end(),
+            [](std::string_view x, std::string_view y) { return x < y; });
     }
 };
 
@@ -171,7 +170,8 @@ public:
     template <class F>
     void visit(F&& fn) const {
         std::lock_guard lock(mu_);
-        for (const auto& [values, child] : children_) fn(values, *child);
+        for (const auto& [values, child] : children_)
+            fn(values, *child);
     }
 
 private:
@@ -210,8 +210,7 @@ public:
     // runs on the rendering thread without any registry lock held; an exception it throws
     // propagates out of render().
     void gauge_callback(std::string_view name, std::string_view help, std::function<double()> fn);
-    void counter_callback(std::string_view name, std::string_view help,
-                          std::function<double()> fn);
+    void counter_callback(std::string_view name, std::string_view help, std::function<double()> fn);
 
     // The whole registry in text exposition format 0.0.4, metrics sorted by name.
     std::string render() const;

@@ -1,9 +1,8 @@
 // Registration: name checks, collision checks between metrics, creation of the families.
 #include "metrics/metrics.hh"
 
-#include <fmt/format.h>
-
 #include <cmath>
+#include <fmt/format.h>
 #include <set>
 
 namespace strata::metrics {
@@ -18,8 +17,8 @@ void check_labels(std::string_view metric, const std::vector<std::string>& names
         }
         // "le" is the bucket bound the exposition adds to every histogram series.
         if (type == Type::histogram && n == "le") {
-            throw Error(fmt::format("metric {}: label name \"le\" is reserved for histograms",
-                                    metric));
+            throw Error(
+                fmt::format("metric {}: label name \"le\" is reserved for histograms", metric));
         }
         if (!seen.insert(n).second) {
             throw Error(fmt::format("metric {}: duplicate label name \"{}\"", metric, n));
@@ -34,8 +33,8 @@ std::vector<double> check_buckets(std::string_view metric, std::vector<double> b
             throw Error(fmt::format("metric {}: bucket bounds must be finite", metric));
         }
         if (i > 0 && !(b[i - 1] < b[i])) {
-            throw Error(fmt::format("metric {}: bucket bounds must be strictly increasing",
-                                    metric));
+            throw Error(
+                fmt::format("metric {}: bucket bounds must be strictly increasing", metric));
         }
     }
     return b;
@@ -48,8 +47,8 @@ std::vector<std::string> series_names(const std::string& name, Type type) {
 
 template <class T>
 std::unique_ptr<Family<T>> make_family(std::vector<std::string> labels) {
-    auto family = std::make_unique<Family<T>>(std::move(labels),
-                                              [] { return std::make_unique<T>(); });
+    auto family =
+        std::make_unique<Family<T>>(std::move(labels), [] { return std::make_unique<T>(); });
     // Unlabelled metrics are a family with one child, created now so it renders as 0 at once.
     if (family->label_names().empty()) family->with({});
     return family;
@@ -57,8 +56,8 @@ std::unique_ptr<Family<T>> make_family(std::vector<std::string> labels) {
 
 std::unique_ptr<Family<Histogram>> make_histograms(std::vector<std::string> labels,
                                                    std::vector<double> bounds) {
-    auto family = std::make_unique<Family<Histogram>>(
-        std::move(labels), [bounds = std::move(bounds)] {
+    auto family =
+        std::make_unique<Family<Histogram>>(std::move(labels), [bounds = std::move(bounds)] {
             return std::make_unique<Histogram>(bounds);
         });
     if (family->label_names().empty()) family->with({});
@@ -79,7 +78,8 @@ Registry::Entry& Registry::add(Entry entry) {
                                     entry.name, it->second));
         }
     }
-    for (const auto& s : series) series_owner_.emplace(s, entry.name);
+    for (const auto& s : series)
+        series_owner_.emplace(s, entry.name);
     auto name = entry.name;
     auto it = entries_.emplace(name, std::make_unique<Entry>(std::move(entry))).first;
     return *it->second;

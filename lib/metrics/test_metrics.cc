@@ -1,8 +1,7 @@
 #include "metrics/metrics.hh"
 
-#include <criterion/criterion.h>
-
 #include <cmath>
+#include <criterion/criterion.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -218,7 +217,8 @@ Test(metrics, concurrent_increments_are_exact) {
             }
         });
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     const double n = double(kThreads) * kIters;
     cr_assert_eq(c.value(), n);
     cr_assert_eq(frac.value(), n / 2);
@@ -243,18 +243,22 @@ Test(metrics, concurrent_child_creation_and_render) {
     auto& fam = r.counter_family("per_key_total", "", {"key"});
     std::atomic<bool> stop{false};
     std::thread renderer([&] {
-        while (!stop) (void)r.render();
+        while (!stop)
+            (void)r.render();
     });
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&] {
-            for (int i = 0; i < 1000; ++i) fam.with({std::to_string(i % 50)}).inc();
+            for (int i = 0; i < 1000; ++i)
+                fam.with({std::to_string(i % 50)}).inc();
         });
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     stop = true;
     renderer.join();
     double total = 0;
-    for (int i = 0; i < 50; ++i) total += fam.with({std::to_string(i)}).value();
+    for (int i = 0; i < 50; ++i)
+        total += fam.with({std::to_string(i)}).value();
     cr_assert_eq(total, 4000.0);
 }

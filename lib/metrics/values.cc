@@ -26,10 +26,10 @@ Histogram::Histogram(std::vector<double> bounds)
 
 void Histogram::observe(double v) noexcept {
     // NaN compares false with every bound: count it in +Inf like the Go client does.
-    std::size_t i = std::isnan(v) ? bounds_.size()
-                                  : static_cast<std::size_t>(
-                                        std::lower_bound(bounds_.begin(), bounds_.end(), v) -
-                                        bounds_.begin());
+    std::size_t i =
+        std::isnan(v) ? bounds_.size()
+                      : static_cast<std::size_t>(
+                            std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
     counts_[i].fetch_add(1, std::memory_order_relaxed);
     sum_.add(v);
 }
@@ -55,7 +55,8 @@ std::vector<double> linear_buckets(double start, double width, std::size_t count
     if (!(width > 0.0)) throw Error("linear_buckets: width must be > 0");
     std::vector<double> out;
     out.reserve(count);
-    for (std::size_t i = 0; i < count; ++i) out.push_back(start + width * static_cast<double>(i));
+    for (std::size_t i = 0; i < count; ++i)
+        out.push_back(start + width * static_cast<double>(i));
     return out;
 }
 
@@ -65,7 +66,8 @@ std::vector<double> exponential_buckets(double start, double factor, std::size_t
     std::vector<double> out;
     out.reserve(count);
     double v = start;
-    for (std::size_t i = 0; i < count; ++i, v *= factor) out.push_back(v);
+    for (std::size_t i = 0; i < count; ++i, v *= factor)
+        out.push_back(v);
     return out;
 }
 
