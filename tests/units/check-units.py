@@ -462,7 +462,10 @@ def cmd_sysusers_tmpfiles(args):
         for path, mode, owner, group in [("/var/lib/strata", 0o750, 0, gid),
                                          ("/var/cache/strata", 0o750, 0, gid),
                                          ("/etc/strata", 0o755, 0, 0),
-                                         ("/sys/fs/bpf/strata", 0o700, uid, gid)]:
+                                         ("/sys/fs/bpf/strata", 0o700, uid, gid),
+                                         ("/sys/fs/bpf/strata-lbd-sandbox", 0o755, 0, 0),
+                                         ("/sys/fs/bpf/strata-lbd-sandbox/strata", 0o700, 0,
+                                          0)]:
             p = tree.path(path)
             if f.check(os.path.isdir(p), f"{path}: not created"):
                 st = os.stat(p)
