@@ -130,7 +130,12 @@ void Runtime::take_sockets() {
         if (ec)
             throw std::runtime_error(dir + ": cannot create runtime directory: " + ec.message());
         std::string path = dir + "/" + spec_.name + ".sock";
-        auto gid = lookup_group(config_.string("daemon.group"));
+        const auto& group = config_.string("daemon.group");
+        auto gid = lookup_group(group);
+        if (!group.empty() && !gid)
+            throw std::runtime_error("group '" + group +
+                                     "' does not exist (create it with systemd-sysusers, or set "
+                                     "daemon.group = \"\")");
         fds.push_back(http::listen_unix(path, 0660, gid.value_or(static_cast<gid_t>(-1))));
         bound_paths_.push_back(path);
         log::info("listening on {}", path);

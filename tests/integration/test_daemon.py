@@ -124,6 +124,21 @@ t.ok(rc == 1 and ("another process" in second.output() or "in use" in second.out
      "a second instance on the same socket/state refuses to start", second.output())
 t.ok(request(daemon.sock, "GET", "/healthz")[0] == 200, "the first instance still serves")
 
+# --- a socket group that does not exist is an error, not silently ignored ------------------------
+nogroup_dir = tempdir()
+nogroup = write_config(os.path.join(nogroup_dir, f"{name}.conf"), name,
+                       os.path.join(nogroup_dir, "run"), nogroup_dir)
+with open(nogroup) as f:
+    text = f.read().replace('group = ""', 'group = "no-such-group-strata"')
+if name == "gatewayd":
+    text += f'[public]\nlisten = ["127.0.0.1:{free_port()}"]\n'
+with open(nogroup, "w") as f:
+    f.write(text)
+third = Daemon(name, nogroup, os.path.join(nogroup_dir, "run"))
+rc = third.proc.wait(10)
+t.ok(rc == 1 and "group 'no-such-group-strata' does not exist" in third.output(),
+     "an unknown daemon.group stops the start with a clear message", third.output())
+
 # --- reload: good, bad, restart-only ---------------------------------------------------------
 digest0 = status["config_digest"]
 with open(conf, "a") as f:
