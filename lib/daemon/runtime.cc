@@ -8,6 +8,7 @@
 #include "log/log.hh"
 #include "strata_build_config.h"
 
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <sys/stat.h>
@@ -45,6 +46,8 @@ config::Schema full_schema(const Spec& spec) {
 }
 
 namespace {
+
+constexpr std::uint64_t kStopDeadlineMs = 4500;
 
 std::string iso8601(std::chrono::system_clock::time_point t) {
     std::time_t tt = std::chrono::system_clock::to_time_t(t);
@@ -281,6 +284,17 @@ void Runtime::request_stop() {
     close_handle(reinterpret_cast<uv_handle_t*>(&sigterm_));
     close_handle(reinterpret_cast<uv_handle_t*>(&sigint_));
     close_handle(reinterpret_cast<uv_handle_t*>(&watchdog_));
+    // The promise is "stopped within 5 s": if something still holds the loop, give up on
+    // a graceful end rather than let systemd's stop timeout SIGKILL us without a word.
+    uv_timer_init(&loop_, &stop_deadline_);
+    uv_timer_start(
+        &stop_deadline_,
+        [](uv_timer_t*) {
+            log::error("did not stop within {} ms; exiting anyway", kStopDeadlineMs);
+            std::_Exit(1);
+        },
+        kStopDeadlineMs, 0);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&stop_deadline_));
 }
 
 void Runtime::start() {

@@ -93,6 +93,7 @@ private:
     uv_loop_t loop_{};
     uv_signal_t sighup_{}, sigterm_{}, sigint_{};
     uv_timer_t watchdog_{};
+    uv_timer_t stop_deadline_{};
     bool stopping_ = false;
     int exit_code_ = 0;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
