@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         auto c = strata::config::parse(schema, text, "fuzz.conf");
         (void)c.digest();
     } catch (const strata::config::Error& e) {
-        for (const auto& p : e.problems()) (void)p.to_string();
+        for (const auto& p : e.problems())
+            (void)p.to_string();
     }
     return 0;
 }

@@ -3,15 +3,14 @@
 #include "http/listen.hh"
 #include "http/server.hh"
 
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 namespace {
 
@@ -66,8 +65,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     while (!closed) {
         if (off < size) {
             ssize_t n = send(fd, data + off, size - off, MSG_NOSIGNAL);
-            if (n > 0) off += static_cast<size_t>(n);
-            else if (errno != EAGAIN) off = size;
+            if (n > 0)
+                off += static_cast<size_t>(n);
+            else if (errno != EAGAIN)
+                off = size;
             if (off == size) shutdown(fd, SHUT_WR);
         } else if (size == 0) {
             shutdown(fd, SHUT_WR);
