@@ -4,6 +4,16 @@
 
 namespace strata::http {
 
+Response guarded(const std::function<Response()>& fn) {
+    try {
+        return fn();
+    } catch (const Error& e) {
+        return e.response();
+    } catch (const std::exception& e) {
+        return Response::error(500, "internal", e.what());
+    }
+}
+
 namespace {
 std::vector<std::string_view> split(std::string_view path) {
     std::vector<std::string_view> out;
@@ -56,7 +66,15 @@ bool Router::match(const Route& route, const std::vector<std::string_view>& path
     return route.segments.size() == path.size();
 }
 
-Response Router::dispatch(Request& request) const {
+void Router::add_stream(std::string method, std::string pattern, StreamHandler handler,
+                        std::uint64_t max_body_bytes) {
+    Route r{std::move(method), {}, nullptr, std::move(handler), max_body_bytes};
+    for (auto seg : split(pattern))
+        r.segments.emplace_back(seg);
+    routes_.push_back(std::move(r));
+}
+
+RouteMatch Router::resolve(Request& request) const {
     auto path = split(request.path);
     std::string allow;
     std::map<std::string, std::string> params;
@@ -69,21 +87,37 @@ Response Router::dispatch(Request& request) const {
             continue;
         }
         request.params = std::move(params);
-        try {
-            return route.handler(request);
-        } catch (const Error& e) {
-            return e.response();
-        } catch (const std::exception& e) {
-            return Response::error(500, "internal", e.what());
+        RouteMatch m;
+        if (route.stream) {
+            m.stream = &route.stream;
+            m.stream_max_body = route.stream_max_body;
+        } else {
+            m.handler = &route.handler;
         }
+        return m;
     }
+    RouteMatch m;
     if (!allow.empty()) {
-        auto r = Response::error(405, "method_not_allowed",
-                                 request.method + " is not allowed on " + request.path);
-        r.headers.emplace("Allow", allow);
-        return r;
+        m.error = Response::error(405, "method_not_allowed",
+                                  request.method + " is not allowed on " + request.path);
+        m.error->headers.emplace("Allow", allow);
+    } else {
+        m.error = Response::error(404, "not_found", "no route for " + request.path);
     }
-    return Response::error(404, "not_found", "no route for " + request.path);
+    return m;
+}
+
+Response Router::dispatch(Request& request) const {
+    RouteMatch m = resolve(request);
+    if (m.error) return std::move(*m.error);
+    if (m.stream) { // a streaming route called with a whole body (tests, internal calls)
+        return guarded([&] {
+            auto sink = (*m.stream)(request);
+            sink->data(request.body);
+            return sink->finish();
+        });
+    }
+    return guarded([&] { return (*m.handler)(request); });
 }
 
 } // namespace strata::http

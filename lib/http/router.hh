@@ -4,7 +4,10 @@
 
 #include "http/message.hh"
 
+#include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,11 +15,44 @@ namespace strata::http {
 
 using Handler = std::function<Response(Request&)>;
 
+// Receives a request body piece by piece instead of as one string (uploads of any size).
+// data() and finish() may throw http::Error. Destroying a sink without finish() means the
+// request was aborted (client gone, limit hit): the sink must then drop what it kept.
+class BodySink {
+public:
+    virtual ~BodySink() = default;
+    virtual void data(std::string_view chunk) = 0;
+    virtual Response finish() = 0;
+};
+
+// Called when the request headers are complete; returns the sink for the body, or throws
+// http::Error to answer at once (before any body byte is read).
+using StreamHandler = std::function<std::unique_ptr<BodySink>(Request&)>;
+
+// What a request resolved to: exactly one of handler, stream, or error is set.
+struct RouteMatch {
+    const Handler* handler = nullptr;
+    const StreamHandler* stream = nullptr;
+    std::uint64_t stream_max_body = 0; // 0: the server's limit
+    std::optional<Response> error;     // 404 / 405
+};
+
+// Runs fn; http::Error becomes its response, any other exception a 500.
+Response guarded(const std::function<Response()>& fn);
+
 class Router {
 public:
     void add(std::string method, std::string pattern, Handler handler);
     void get(std::string pattern, Handler h) { add("GET", std::move(pattern), std::move(h)); }
     void post(std::string pattern, Handler h) { add("POST", std::move(pattern), std::move(h)); }
+
+    // A route whose body is streamed to a sink; max_body_bytes (0: the server's limit)
+    // replaces http.max_body_bytes for it, since uploads are larger than API calls.
+    void add_stream(std::string method, std::string pattern, StreamHandler handler,
+                    std::uint64_t max_body_bytes = 0);
+
+    // Resolves the route and fills request.params.
+    RouteMatch resolve(Request& request) const;
 
     // Finds the handler and runs it; 404 / 405 (with Allow) in the error shape otherwise.
     // Exceptions from handlers become 500 (or the http::Error's status).
@@ -27,6 +63,8 @@ private:
         std::string method;
         std::vector<std::string> segments;
         Handler handler;
+        StreamHandler stream;
+        std::uint64_t stream_max_body = 0;
     };
     static bool match(const Route& route, const std::vector<std::string_view>& path,
                       std::map<std::string, std::string>& params);

@@ -15,7 +15,11 @@ using Clock = std::chrono::steady_clock;
 struct Pending {
     Request request;
     Clock::time_point started = Clock::now();
-    bool too_large = false;
+    RouteMatch route;
+    std::unique_ptr<BodySink> sink; // streaming routes; destroyed unfinished = aborted
+    std::uint64_t limit = 0;        // body bytes allowed
+    std::uint64_t received = 0;
+    std::optional<Response> failed; // decided while the body was still coming
     std::size_t discarded = 0;
 };
 
@@ -72,51 +76,96 @@ struct Server::Endpoint {
                                  size_t* upload_data_size, void** con_cls) {
         auto* self = static_cast<Endpoint*>(cls);
         auto* pending = static_cast<Pending*>(*con_cls);
-        const Limits& limits = self->server->limits_;
         if (!pending) {
-            // First call: headers are complete, no body seen yet.
+            // First call: headers are complete, no body seen yet. Answers decided now (no
+            // route, too large, refused by a stream handler) go out before any body is read.
             pending = new Pending;
             *con_cls = pending;
-            Request& req = pending->request;
-            req.method = method;
-            req.path = url;
-            req.version = version;
-            MHD_get_connection_values(connection, MHD_HEADER_KIND, collect, &req.headers);
-            MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, collect_query, &req.query);
-            req.peer = peer_of(connection);
-            if (auto cl = req.header("Content-Length")) {
-                try {
-                    if (std::stoull(std::string(*cl)) > limits.max_body_bytes)
-                        pending->too_large = true;
-                } catch (const std::exception&) {
-                    // MHD itself rejects malformed Content-Length with 400 before we get here.
-                }
-            }
-            if (pending->too_large) return self->finish(connection, *pending, too_large());
-            return MHD_YES;
+            return self->begin(connection, *pending, url, method, version);
         }
         if (*upload_data_size != 0) {
-            if (!pending->too_large &&
-                pending->request.body.size() + *upload_data_size > limits.max_body_bytes) {
-                // A body without Content-Length (chunked) went over the limit. MHD accepts a
-                // response only before or after the body, so the rest is read and dropped,
-                // up to kMaxDiscardBytes; past that the connection is closed without answer.
-                pending->too_large = true;
-                pending->request.body.clear();
-                pending->request.body.shrink_to_fit();
-            }
-            if (pending->too_large) {
-                pending->discarded += *upload_data_size;
-                if (pending->discarded > kMaxDiscardBytes) return MHD_NO;
-            } else {
-                pending->request.body.append(upload_data, *upload_data_size);
-            }
+            bool ok = self->body(*pending, std::string_view(upload_data, *upload_data_size));
             *upload_data_size = 0;
-            return MHD_YES;
+            return ok ? MHD_YES : MHD_NO;
         }
-        if (pending->too_large) return self->finish(connection, *pending, too_large());
-        Response response = self->server->router_.dispatch(pending->request);
-        return self->finish(connection, *pending, response);
+        return self->finish(connection, *pending, self->end(*pending));
+    }
+
+    MHD_Result begin(MHD_Connection* connection, Pending& p, const char* url, const char* method,
+                     const char* version) {
+        Request& req = p.request;
+        req.method = method;
+        req.path = url;
+        req.version = version;
+        MHD_get_connection_values(connection, MHD_HEADER_KIND, collect, &req.headers);
+        MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, collect_query, &req.query);
+        req.peer = peer_of(connection);
+        p.route = server->router_.resolve(req);
+        if (p.route.error) return finish(connection, p, *p.route.error);
+        p.limit = p.route.stream && p.route.stream_max_body ? p.route.stream_max_body
+                                                            : server->limits_.max_body_bytes;
+        if (auto cl = req.header("Content-Length")) {
+            try {
+                if (std::stoull(std::string(*cl)) > p.limit)
+                    return finish(connection, p, too_large());
+            } catch (const std::exception&) {
+                // MHD itself rejects malformed Content-Length with 400 before we get here.
+            }
+        }
+        if (p.route.stream) {
+            std::optional<Response> refused;
+            try {
+                p.sink = (*p.route.stream)(req);
+            } catch (const Error& e) {
+                refused = e.response();
+            } catch (const std::exception& e) {
+                refused = Response::error(500, "internal", e.what());
+            }
+            if (refused) return finish(connection, p, *refused);
+        }
+        return MHD_YES;
+    }
+
+    // Returns false to drop the connection (an over-limit body that keeps coming).
+    bool body(Pending& p, std::string_view chunk) {
+        if (p.failed) {
+            // MHD accepts a response only before or after the body, so the rest is read and
+            // dropped, up to kMaxDiscardBytes; past that the connection is closed unanswered.
+            p.discarded += chunk.size();
+            return p.discarded <= kMaxDiscardBytes;
+        }
+        p.received += chunk.size();
+        if (p.received > p.limit) {
+            p.failed = too_large();
+            p.sink.reset(); // aborts a partial upload
+            p.request.body.clear();
+            p.request.body.shrink_to_fit();
+            return true;
+        }
+        if (!p.sink) {
+            p.request.body.append(chunk);
+            return true;
+        }
+        try {
+            p.sink->data(chunk);
+        } catch (const Error& e) {
+            p.failed = e.response();
+            p.sink.reset();
+        } catch (const std::exception& e) {
+            p.failed = Response::error(500, "internal", e.what());
+            p.sink.reset();
+        }
+        return true;
+    }
+
+    Response end(Pending& p) {
+        if (p.failed) return std::move(*p.failed);
+        if (p.sink) {
+            Response r = guarded([&] { return p.sink->finish(); });
+            p.sink.reset();
+            return r;
+        }
+        return guarded([&] { return (*p.route.handler)(p.request); });
     }
 
     static Response too_large() {

@@ -18,6 +18,30 @@ using namespace strata;
 
 namespace {
 
+// Counts what happened to streaming sinks, seen from the test thread.
+std::atomic<int> g_sinks_finished{0};
+std::atomic<int> g_sinks_aborted{0};
+
+struct CountingSink : http::BodySink {
+    size_t bytes = 0, chunks = 0;
+    bool finished = false;
+    bool reject_at = false;
+    void data(std::string_view chunk) override {
+        bytes += chunk.size();
+        ++chunks;
+        if (chunk.find('!') != std::string_view::npos)
+            throw http::Error(422, "bad_content", "the body contains '!'");
+    }
+    http::Response finish() override {
+        finished = true;
+        ++g_sinks_finished;
+        return http::Response::json(200, {{"bytes", bytes}, {"chunks", chunks}});
+    }
+    ~CountingSink() override {
+        if (!finished) ++g_sinks_aborted;
+    }
+};
+
 struct Fixture {
     uv_loop_t loop{};
     uv_async_t stop_async{};
@@ -47,6 +71,14 @@ struct Fixture {
         router.get("/throw", [](http::Request&) -> http::Response {
             throw std::runtime_error("handler failed");
         });
+        router.add_stream(
+            "POST", "/upload/{name}",
+            [](http::Request& r) -> std::unique_ptr<http::BodySink> {
+                if (r.params.at("name") == "refused")
+                    throw http::Error(403, "forbidden", "no uploads here");
+                return std::make_unique<CountingSink>();
+            },
+            4u << 20);
         http::Limits limits;
         limits.max_header_bytes = 8192;
         limits.max_body_bytes = 1000;
@@ -255,4 +287,56 @@ Test(http_server, stale_socket_replaced_live_one_refused) {
     fd = http::listen_unix(stale, 0600, static_cast<gid_t>(-1));
     cr_assert_geq(fd, 0);
     close(fd);
+}
+
+Test(http_server, streamed_body_beyond_the_plain_limit) {
+    // 3 MiB through a streaming route: far over the 1000-byte API limit, under its own 4 MiB.
+    std::string chunk(64 * 1024, 'x');
+    std::string req = "POST /upload/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 48; ++i)
+        req += "10000\r\n" + chunk + "\r\n";
+    req += "0\r\n\r\n";
+    auto r = exchange(req);
+    cr_assert(starts(r, "HTTP/1.1 200"), "%s", r.c_str());
+    cr_assert(r.find("\"bytes\":3145728") != std::string::npos, "%s", r.c_str());
+    cr_assert(r.find("\"chunks\":1,") == std::string::npos, "body was not streamed: %s", r.c_str());
+}
+
+Test(http_server, streamed_body_over_its_limit_aborts_the_sink) {
+    int before = g_sinks_aborted.load();
+    auto r = exchange("POST /upload/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n");
+    cr_assert(starts(r, "HTTP/1.1 413"), "%s", r.c_str());
+    std::string chunk(512 * 1024, 'x');
+    std::string req = "POST /upload/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 9; ++i)
+        req += "80000\r\n" + chunk + "\r\n";
+    req += "0\r\n\r\n";
+    r = exchange(req);
+    cr_assert(starts(r, "HTTP/1.1 413"), "%s", r.substr(0, 200).c_str());
+    cr_assert_eq(g_sinks_aborted.load(), before + 1, "the over-limit sink must be aborted");
+}
+
+Test(http_server, sink_errors_and_refusals_answer_in_the_error_shape) {
+    auto r = exchange("POST /upload/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab!cd");
+    cr_assert(starts(r, "HTTP/1.1 422"), "%s", r.c_str());
+    cr_assert(r.find("\"code\":\"bad_content\"") != std::string::npos, "%s", r.c_str());
+    r = exchange("POST /upload/refused HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    cr_assert(starts(r, "HTTP/1.1 403"), "%s", r.c_str());
+}
+
+Test(http_server, client_gone_mid_upload_aborts_the_sink) {
+    int before = g_sinks_aborted.load();
+    int fd = connect_unix();
+    send_all(fd, "POST /upload/a HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" +
+                     std::string(30000, 'x'));
+    usleep(200 * 1000);
+    close(fd);
+    bool aborted = false;
+    for (int i = 0; i < 100 && !aborted; ++i) {
+        usleep(20 * 1000);
+        aborted = g_sinks_aborted.load() == before + 1;
+    }
+    cr_assert(aborted, "the sink of a vanished client must be destroyed unfinished");
+    auto r = exchange("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    cr_assert(starts(r, "HTTP/1.1 200"), "%s", r.c_str());
 }

@@ -32,6 +32,23 @@ struct World {
         router.get("/files/{path...}", [](strata::http::Request& r) {
             return strata::http::Response::text(200, r.params["path"]);
         });
+        struct Sink : strata::http::BodySink {
+            std::size_t bytes = 0;
+            void data(std::string_view chunk) override {
+                bytes += chunk.size();
+                if (chunk.find('!') != std::string_view::npos)
+                    throw strata::http::Error(422, "bad", "no '!'");
+            }
+            strata::http::Response finish() override {
+                return strata::http::Response::json(200, {{"bytes", bytes}});
+            }
+        };
+        router.add_stream(
+            "PUT", "/upload/{name}",
+            [](strata::http::Request&) -> std::unique_ptr<strata::http::BodySink> {
+                return std::make_unique<Sink>();
+            },
+            8192);
         strata::http::Limits limits;
         limits.max_header_bytes = 4096;
         limits.max_body_bytes = 2048;
