@@ -2,9 +2,12 @@
 //   {"error":{"code":"not_found","message":"..."}}
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -43,10 +46,30 @@ struct Request {
     nlohmann::json json() const;
 };
 
+// A response body produced on demand (large content): the server asks for bytes from
+// `offset` as the client takes them, so nothing is held in memory whole.
+class BodyReader {
+public:
+    virtual ~BodyReader() = default;
+    virtual std::uint64_t size() const = 0;
+    // Fills up to buf.size() bytes at offset; returns how many (> 0 until the end), or
+    // throws to abort the response (the connection is then closed).
+    virtual std::size_t read(std::uint64_t offset, std::span<char> buf) = 0;
+};
+
+// A body sent straight from a file with sendfile(2). The server owns and closes fd.
+struct FileBody {
+    int fd = -1;
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+};
+
 struct Response {
     int status = 200;
     Headers headers;
-    std::string body;
+    std::string body;                   // used when neither of the two below is set
+    std::shared_ptr<BodyReader> reader; // streamed body
+    std::optional<FileBody> file;       // zero-copy body
 
     static Response json(int status, const nlohmann::json& value);
     static Response text(int status, std::string body,

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace strata::http {
 
@@ -51,9 +52,42 @@ std::optional<PeerCredentials> peer_of(MHD_Connection* connection) {
     return PeerCredentials{cred.pid, cred.uid, cred.gid};
 }
 
-MHD_Result send(MHD_Connection* connection, const Response& response) {
-    MHD_Response* r = MHD_create_response_from_buffer(
+ssize_t read_body(void* cls, std::uint64_t pos, char* buf, size_t max) {
+    auto* reader = static_cast<std::shared_ptr<BodyReader>*>(cls);
+    try {
+        if (pos >= (*reader)->size()) return MHD_CONTENT_READER_END_OF_STREAM;
+        size_t n = (*reader)->read(pos, std::span<char>(buf, max));
+        return n > 0 ? static_cast<ssize_t>(n) : MHD_CONTENT_READER_END_WITH_ERROR;
+    } catch (const std::exception&) {
+        return MHD_CONTENT_READER_END_WITH_ERROR; // MHD closes the connection
+    }
+}
+
+void free_reader(void* cls) {
+    delete static_cast<std::shared_ptr<BodyReader>*>(cls);
+}
+
+MHD_Response* make_response(const Response& response) {
+    if (response.file) {
+        // MHD sends with sendfile(2) where it can and closes the fd with the response.
+        MHD_Response* r = MHD_create_response_from_fd_at_offset64(
+            response.file->length, response.file->fd, response.file->offset);
+        if (!r) close(response.file->fd);
+        return r;
+    }
+    if (response.reader) {
+        auto* holder = new std::shared_ptr<BodyReader>(response.reader);
+        MHD_Response* r = MHD_create_response_from_callback(response.reader->size(), 64 * 1024,
+                                                            read_body, holder, free_reader);
+        if (!r) delete holder;
+        return r;
+    }
+    return MHD_create_response_from_buffer(
         response.body.size(), const_cast<char*>(response.body.data()), MHD_RESPMEM_MUST_COPY);
+}
+
+MHD_Result send(MHD_Connection* connection, const Response& response) {
+    MHD_Response* r = make_response(response);
     if (!r) return MHD_NO;
     for (const auto& [k, v] : response.headers)
         MHD_add_response_header(r, k.c_str(), v.c_str());

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <criterion/criterion.h>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
+#include <fstream>
 #include <netinet/in.h>
 #include <string>
 #include <sys/socket.h>
@@ -42,6 +44,17 @@ struct CountingSink : http::BodySink {
     }
 };
 
+// 1 MiB + 7 bytes of a pattern, produced piece by piece.
+struct PatternReader : http::BodyReader {
+    std::uint64_t size() const override { return (1u << 20) + 7; }
+    std::size_t read(std::uint64_t offset, std::span<char> buf) override {
+        std::size_t n = std::min<std::uint64_t>(buf.size(), size() - offset);
+        for (std::size_t i = 0; i < n; ++i)
+            buf[i] = static_cast<char>('a' + (offset + i) % 26);
+        return n;
+    }
+};
+
 struct Fixture {
     uv_loop_t loop{};
     uv_async_t stop_async{};
@@ -70,6 +83,18 @@ struct Fixture {
         });
         router.get("/throw", [](http::Request&) -> http::Response {
             throw std::runtime_error("handler failed");
+        });
+        router.get("/reader", [](http::Request&) {
+            http::Response r;
+            r.reader = std::make_shared<PatternReader>();
+            return r;
+        });
+        router.get("/file", [this](http::Request&) {
+            http::Response r;
+            std::string path = dir + "/data.txt";
+            std::ofstream(path) << "0123456789abcdefghij";
+            r.file = http::FileBody{open(path.c_str(), O_RDONLY | O_CLOEXEC), 5, 10};
+            return r;
         });
         router.add_stream(
             "POST", "/upload/{name}",
@@ -339,4 +364,25 @@ Test(http_server, client_gone_mid_upload_aborts_the_sink) {
     cr_assert(aborted, "the sink of a vanished client must be destroyed unfinished");
     auto r = exchange("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     cr_assert(starts(r, "HTTP/1.1 200"), "%s", r.c_str());
+}
+
+Test(http_server, reader_body_is_streamed_whole) {
+    auto r = exchange("GET /reader HTTP/1.1\r\nHost: x\r\n\r\n");
+    cr_assert(starts(r, "HTTP/1.1 200"), "%s", r.substr(0, 200).c_str());
+    cr_assert(r.find("Content-Length: 1048583\r\n") != std::string::npos, "%s",
+              r.substr(0, 300).c_str());
+    auto body = r.substr(r.find("\r\n\r\n") + 4);
+    cr_assert_eq(body.size(), (1u << 20) + 7);
+    bool pattern = true;
+    for (size_t i = 0; i < body.size() && pattern; ++i)
+        pattern = body[i] == 'a' + i % 26;
+    cr_assert(pattern, "the streamed body differs from the pattern");
+}
+
+Test(http_server, file_body_sends_the_slice) {
+    auto r = exchange("GET /file HTTP/1.1\r\nHost: x\r\n\r\n");
+    cr_assert(starts(r, "HTTP/1.1 200"), "%s", r.c_str());
+    cr_assert(r.find("\r\n\r\n56789abcde") != std::string::npos, "%s", r.c_str());
+    r = exchange("HEAD /file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    cr_assert(r.find("Content-Length: 10") != std::string::npos, "%s", r.c_str());
 }
