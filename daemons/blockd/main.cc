@@ -1,29 +1,47 @@
 // strata-blockd: block server (content-addressed chunks) and, later, CDN edge cache.
-// This release stores blocks (PUT /v1/blocks/{sha256}, POST /v1/blocks/missing) on top of
-// the common daemon runtime; blobs, verification, serving, signed URLs and GC are not
-// implemented yet.
+// This release stores blocks and whole files (blobs) and serves files with ETag, conditional
+// and Range requests, on top of the common daemon runtime; verification (type, malware scan),
+// signed URLs, GC, the S3 API and the edge cache are not implemented yet.
 #include "block_routes.hh"
+#include "content_routes.hh"
 #include "daemon/runtime.hh"
 
 #include <memory>
 
 namespace {
 
-std::unique_ptr<strata::blockd::BlockStore> g_store;
+using namespace strata;
 
-void start(strata::daemon::Runtime& rt) {
-    g_store = std::make_unique<strata::blockd::BlockStore>(rt.state_dir()->path());
-    strata::blockd::add_block_routes(rt.control_router(), *g_store, rt.metrics());
+std::unique_ptr<blockd::BlockStore> g_blocks;
+std::unique_ptr<blockd::BlockStore> g_manifests; // manifests are content-addressed too
+
+void extend_schema(config::Schema& s) {
+    s.integer("upload.max_blob_bytes", 17179869184LL, 0, 1099511627776LL, false,
+              "largest body of POST /v1/blobs; larger ones get 413");
+    s.string("content.cache_control", "public, max-age=31536000, immutable", true,
+             "Cache-Control of /v1/content/ responses");
+}
+
+void start(daemon::Runtime& rt) {
+    const auto& root = rt.state_dir()->path();
+    g_blocks = std::make_unique<blockd::BlockStore>(root);
+    g_manifests = std::make_unique<blockd::BlockStore>(root + "/manifests");
+    blockd::add_block_routes(rt.control_router(), *g_blocks, rt.metrics());
+    blockd::add_content_routes(
+        rt.control_router(), *g_blocks, *g_manifests,
+        {static_cast<std::uint64_t>(rt.config().integer("upload.max_blob_bytes")),
+         [&rt] { return rt.config().string("content.cache_control"); }});
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    static const strata::daemon::Spec spec{
+    static const daemon::Spec spec{
         .name = "blockd",
         .summary = "Strata block server and CDN edge cache.",
         .state_dir = "/var/lib/strata/blocks",
+        .extend_schema = extend_schema,
         .start = start,
     };
-    return strata::daemon::main(argc, argv, spec);
+    return daemon::main(argc, argv, spec);
 }

@@ -54,6 +54,9 @@ def spec_keys(name):
         keys["daemon"].append("state_dir")
     if name == "gatewayd":
         keys["public"] = ["listen", "web_root"]
+    if name == "blockd":
+        keys["upload"] = ["max_blob_bytes"]
+        keys["content"] = ["cache_control"]
     return {f"{s}.{k}" for s, ks in keys.items() for k in ks}
 
 

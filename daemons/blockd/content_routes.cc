@@ -1,0 +1,182 @@
+#include "content_routes.hh"
+
+#include "block_routes.hh"
+#include "content_reader.hh"
+#include "http_range.hh"
+#include "manifest.hh"
+
+#include <chrono>
+#include <memory>
+
+namespace strata::blockd {
+
+namespace {
+
+constexpr std::string_view kContentType = "application/octet-stream";
+
+// Splits a streamed body into blocks as it arrives: memory stays at one chunk. Blocks
+// already committed when an upload dies stay (content-addressed, unreferenced: GC's job).
+class BlobSink : public http::BodySink {
+public:
+    BlobSink(BlockStore& blocks, BlockStore& manifests) : blocks_(blocks), manifests_(manifests) {}
+
+    void data(std::string_view chunk) override {
+        try {
+            whole_.update(chunk);
+            while (!chunk.empty()) {
+                if (!writer_) writer_.emplace(blocks_.writer());
+                std::size_t room = max_block_size - writer_->size();
+                std::size_t n = std::min(room, chunk.size());
+                writer_->append(chunk.substr(0, n));
+                chunk.remove_prefix(n);
+                if (writer_->size() == max_block_size) commit_block();
+            }
+        } catch (const BlockError& e) {
+            throw to_http_error(e);
+        }
+    }
+
+    http::Response finish() override {
+        try {
+            if (writer_ && writer_->size() > 0) commit_block();
+            manifest_.sha256 = to_hex(whole_.finish());
+            std::string encoded = manifest_.encode();
+            std::string id = sha256_hex(encoded);
+            manifests_.put(id, encoded);
+            nlohmann::json blocks = nlohmann::json::array();
+            for (const auto& b : manifest_.blocks)
+                blocks.push_back({{"sha256", b.sha256}, {"size", b.size}});
+            return http::Response::json(201, {{"id", id},
+                                              {"size", manifest_.size},
+                                              {"sha256", manifest_.sha256},
+                                              {"blocks", blocks}});
+        } catch (const BlockError& e) {
+            throw to_http_error(e);
+        }
+    }
+
+private:
+    void commit_block() {
+        PutResult r = writer_->commit();
+        writer_.reset();
+        manifest_.blocks.push_back({r.hash, r.size});
+        manifest_.size += r.size;
+    }
+
+    BlockStore& blocks_;
+    BlockStore& manifests_;
+    std::optional<BlockWriter> writer_;
+    Sha256 whole_;
+    Manifest manifest_;
+};
+
+std::optional<std::string_view> header(const http::Request& r, std::string_view name) {
+    return r.header(name);
+}
+
+http::Response serve(const http::Request& req, const BlockStore& blocks,
+                     const BlockStore& manifests, const ContentOptions& options) {
+    const std::string& id = req.params.at("id");
+    if (!is_valid_hash(id))
+        throw http::Error(400, "invalid_id", "content ids are 64 lowercase hex digits");
+    auto info = manifests.stat(id);
+    if (!info) throw http::Error(404, "not_found", "no content " + id);
+    int fd = manifests.open_read(id);
+    if (fd < 0) throw http::Error(404, "not_found", "no content " + id);
+    std::string text(info->size, '\0');
+    ssize_t got = pread(fd, text.data(), text.size(), 0);
+    close(fd);
+    auto manifest =
+        got == static_cast<ssize_t>(text.size()) ? Manifest::decode(text) : std::nullopt;
+    if (!manifest) throw http::Error(500, "bad_manifest", "manifest " + id + " is damaged");
+
+    std::string etag = "\"" + manifest->sha256 + "\"";
+    std::time_t modified = std::chrono::system_clock::to_time_t(info->mtime);
+    auto common = [&](http::Response& r) {
+        r.headers.emplace("ETag", etag);
+        r.headers.emplace("Last-Modified", format_http_date(modified));
+        r.headers.emplace("Cache-Control", options.cache_control());
+        r.headers.emplace("Accept-Ranges", "bytes");
+    };
+
+    switch (evaluate(header(req, "If-Match"), header(req, "If-None-Match"),
+                     header(req, "If-Modified-Since"), header(req, "If-Unmodified-Since"), etag,
+                     modified, true)) {
+    case Precondition::not_modified: {
+        http::Response r;
+        r.status = 304;
+        common(r);
+        return r;
+    }
+    case Precondition::failed:
+        throw http::Error(412, "precondition_failed", "a precondition header does not hold");
+    case Precondition::proceed:
+        break;
+    }
+
+    const std::uint64_t size = manifest->size;
+    RangeResult range;
+    if (auto h = header(req, "Range")) {
+        auto if_range = header(req, "If-Range");
+        if (!if_range || if_range_allows(*if_range, etag, modified)) range = parse_range(*h, size);
+    }
+    if (range.status == RangeStatus::unsatisfiable) {
+        auto r = http::Response::error(416, "range_not_satisfiable",
+                                       "no requested range overlaps the content");
+        r.headers.emplace("Content-Range", unsatisfied_range(size));
+        common(r);
+        return r;
+    }
+
+    http::Response r;
+    common(r);
+    bool single_block = manifest->blocks.size() == 1;
+    auto reader = std::make_shared<ContentReader>(blocks, *manifest);
+    if (range.status != RangeStatus::satisfiable || range.ranges.size() == 1) {
+        ByteRange whole{0, size ? size - 1 : 0};
+        bool partial = range.status == RangeStatus::satisfiable;
+        ByteRange span = partial ? range.ranges[0] : whole;
+        r.status = partial ? 206 : 200;
+        r.headers.emplace("Content-Type", kContentType);
+        if (partial) r.headers.emplace("Content-Range", content_range(span, size));
+        if (size == 0) return r;
+        if (single_block) { // zero-copy: sendfile straight from the block file
+            int bfd = blocks.open_read(manifest->blocks[0].sha256);
+            if (bfd < 0)
+                throw http::Error(500, "missing_block", "a block of " + id + " is missing");
+            r.file = http::FileBody{bfd, span.first, span.size()};
+            return r;
+        }
+        reader->add_range(span.first, span.last);
+        r.reader = reader;
+        return r;
+    }
+    std::string boundary = multipart_boundary();
+    for (const auto& part : range.ranges) {
+        reader->add_literal(multipart_part_header(boundary, kContentType, part, size));
+        reader->add_range(part.first, part.last);
+    }
+    reader->add_literal(multipart_trailer(boundary));
+    r.status = 206;
+    r.headers.emplace("Content-Type", multipart_content_type(boundary));
+    r.reader = reader;
+    return r;
+}
+
+} // namespace
+
+void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& manifests,
+                        ContentOptions options) {
+    auto opts = std::make_shared<ContentOptions>(std::move(options));
+    router.add_stream(
+        "POST", "/v1/blobs",
+        [&blocks, &manifests](http::Request&) -> std::unique_ptr<http::BodySink> {
+            return std::make_unique<BlobSink>(blocks, manifests);
+        },
+        opts->max_blob_bytes);
+    router.get("/v1/content/{id}", [&blocks, &manifests, opts](http::Request& req) {
+        return serve(req, blocks, manifests, *opts);
+    });
+}
+
+} // namespace strata::blockd

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""strata-blockd's whole-file path against the real daemon: POST /v1/blobs splits a body into
+4 MiB blocks (deduplicated), GET/HEAD /v1/content/{id} serves it with ETag, Last-Modified,
+304/412, single and multiple ranges (206, multipart/byteranges) and 416."""
+
+import hashlib
+import http.client
+import json
+import os
+import socket
+
+from harness import Daemon, Tap, UnixHTTPConnection, raw_exchange, tempdir, write_config
+
+t = Tap()
+d = tempdir()
+rundir = os.path.join(d, "run")
+conf = write_config(os.path.join(d, "blockd.conf"), "blockd", rundir, d,
+                    "[upload]\nmax_blob_bytes = 20000000\n")
+blockd = Daemon("blockd", conf, rundir)
+t.ok(blockd.wait_ready(), "blockd starts", blockd.output())
+MiB = 1024 * 1024
+
+
+def call(method, path, body=None, headers=None):
+    c = UnixHTTPConnection(blockd.sock, timeout=30)
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    out = (r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    c.close()
+    return out
+
+
+data = os.urandom(9 * MiB + 12345)  # three blocks: 4 MiB, 4 MiB, the rest
+st, _, out = call("POST", "/v1/blobs", body=data)
+blob = json.loads(out)
+t.ok(st == 201 and blob["size"] == len(data) and blob["sha256"] == hashlib.sha256(data).hexdigest()
+     and [b["size"] for b in blob["blocks"]] == [4 * MiB, 4 * MiB, MiB + 12345]
+     and all(b["sha256"] == hashlib.sha256(data[i * 4 * MiB:(i + 1) * 4 * MiB]).hexdigest()
+             for i, b in enumerate(blob["blocks"])), "POST /v1/blobs splits into blocks", out[:400])
+cid = blob["id"]
+
+st, _, out = call("POST", "/v1/blobs", body=data)
+t.ok(st == 201 and json.loads(out)["id"] == cid, "the same body gives the same id (dedupe)")
+st, _, out = call("POST", "/v1/blocks/missing",
+                  body=json.dumps({"blocks": [b["sha256"] for b in blob["blocks"]]}))
+t.ok(json.loads(out) == {"missing": []}, "the blob's blocks are stored", out)
+
+st, h, body = call("GET", f"/v1/content/{cid}")
+etag = f'"{blob["sha256"]}"'
+t.ok(st == 200 and body == data and h["etag"] == etag and h["accept-ranges"] == "bytes"
+     and h["content-length"] == str(len(data)) and "last-modified" in h
+     and "immutable" in h["cache-control"], "GET serves the whole file with ETag",
+     (st, h, len(body)))
+st, h, body = call("HEAD", f"/v1/content/{cid}")
+t.ok(st == 200 and body == b"" and h["content-length"] == str(len(data)), "HEAD", (st, h))
+
+st, h, body = call("GET", f"/v1/content/{cid}", headers={"If-None-Match": etag})
+t.ok(st == 304 and body == b"" and h["etag"] == etag, "If-None-Match: 304", (st, h))
+st, h, _ = call("GET", f"/v1/content/{cid}", headers={"If-Modified-Since": h["last-modified"]})
+t.ok(st == 304, "If-Modified-Since: 304", st)
+st, _, body = call("GET", f"/v1/content/{cid}", headers={"If-Match": '"other"'})
+t.ok(st == 412 and b"precondition_failed" in body, "If-Match mismatch: 412", (st, body))
+
+# A range across the first block boundary.
+a, b = 4 * MiB - 10, 4 * MiB + 9
+st, h, body = call("GET", f"/v1/content/{cid}", headers={"Range": f"bytes={a}-{b}"})
+t.ok(st == 206 and body == data[a:b + 1] and h["content-range"] == f"bytes {a}-{b}/{len(data)}",
+     "single range across blocks: 206", (st, h))
+st, h, body = call("GET", f"/v1/content/{cid}", headers={"Range": "bytes=-5"})
+t.ok(st == 206 and body == data[-5:], "suffix range", (st, h))
+st, h, body = call("GET", f"/v1/content/{cid}", headers={"Range": "bytes=0-3, 100-103, -2"})
+ctype = h.get("content-type", "")
+boundary = ctype.split("boundary=")[-1]
+parts = [p for p in body.split(b"--" + boundary.encode()) if p.strip() not in (b"", b"--")]
+want = [(0, 3), (100, 103), (len(data) - 2, len(data) - 1)]
+ok = st == 206 and ctype.startswith("multipart/byteranges") and len(parts) == 3
+for part, (x, y) in zip(parts, want):
+    head, _, payload = part.partition(b"\r\n\r\n")
+    ok = ok and f"Content-Range: bytes {x}-{y}/{len(data)}".encode() in head
+    ok = ok and payload[:y - x + 1] == data[x:y + 1]
+t.ok(ok and h["content-length"] == str(len(body)), "multiple ranges: multipart/byteranges",
+     (st, h, body[:300]))
+st, h, body = call("GET", f"/v1/content/{cid}", headers={"Range": f"bytes={len(data)}-"})
+t.ok(st == 416 and h["content-range"] == f"bytes */{len(data)}", "unsatisfiable range: 416",
+     (st, h))
+st, _, body = call("GET", f"/v1/content/{cid}", headers={"Range": "bytes=oops"})
+t.ok(st == 200 and len(body) == len(data), "a malformed Range is ignored: 200", st)
+st, _, body = call("GET", f"/v1/content/{cid}",
+                   headers={"Range": "bytes=0-0", "If-Range": '"stale"'})
+t.ok(st == 200 and len(body) == len(data), "If-Range with another ETag: the whole file", st)
+
+small = b"hello, one block"
+st, _, out = call("POST", "/v1/blobs", body=small)
+sid = json.loads(out)["id"]
+st, h, body = call("GET", f"/v1/content/{sid}", headers={"Range": "bytes=7-9"})
+t.ok(st == 206 and body == small[7:10], "one-block file range (sendfile path)", (st, body))
+st, _, out = call("POST", "/v1/blobs", body=b"")
+eid = json.loads(out)["id"]
+st, h, body = call("GET", f"/v1/content/{eid}")
+t.ok(st == 200 and body == b"" and h["content-length"] == "0", "empty file", (st, h))
+
+st, _, body = call("GET", "/v1/content/" + "0" * 64)
+t.ok(st == 404, "unknown id: 404", st)
+st, _, body = call("GET", "/v1/content/NOTHEX")
+t.ok(st == 400 and b"invalid_id" in body, "malformed id: 400", st)
+
+reply = raw_exchange(blockd.sock, b"POST /v1/blobs HTTP/1.1\r\nHost: x\r\nContent-Length: 20000001"
+                     b"\r\nConnection: close\r\n\r\n")
+t.ok(reply.startswith(b"HTTP/1.1 413"), "a blob over upload.max_blob_bytes: 413", reply[:100])
+
+# A client that goes away mid-upload leaves no temporary file behind.
+s = socket.socket(socket.AF_UNIX)
+s.connect(blockd.sock)
+s.sendall(b"POST /v1/blobs HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n" +
+          os.urandom(6 * MiB))
+s.close()
+tmp = os.path.join(d, "blocks", "tmp")
+import time
+deadline = time.time() + 5
+while time.time() < deadline and os.listdir(tmp):
+    time.sleep(0.05)
+t.ok(os.listdir(tmp) == [], "an aborted upload leaves no partial block", os.listdir(tmp))
+st, _, _ = call("GET", f"/v1/content/{sid}")
+t.ok(st == 200, "and blockd keeps serving")
+rc, _ = blockd.stop()
+t.ok(rc == 0, "stops cleanly")
+t.done()
