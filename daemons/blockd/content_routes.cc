@@ -177,6 +177,44 @@ void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& ma
     router.get("/v1/content/{id}", [&blocks, &manifests, opts](http::Request& req) {
         return serve(req, blocks, manifests, *opts);
     });
+    router.get("/c/{id}", [&blocks, &manifests, opts](http::Request& req) {
+        if (!opts->signer)
+            throw http::Error(503, "signing_not_configured",
+                              "signed URLs need signing.key_file (see blockd.conf(5))");
+        auto arg = [&](const char* name) {
+            auto it = req.query.find(name);
+            return it == req.query.end() ? std::string_view() : std::string_view(it->second);
+        };
+        switch (
+            opts->signer->verify(req.params.at("id"), arg("exp"), arg("sig"), std::time(nullptr))) {
+        case UrlSigner::Verdict::ok:
+            break;
+        case UrlSigner::Verdict::expired:
+            throw http::Error(403, "expired", "this link has expired");
+        case UrlSigner::Verdict::bad_signature:
+            throw http::Error(403, "bad_signature", "this link's signature is not valid");
+        case UrlSigner::Verdict::malformed:
+            throw http::Error(400, "bad_link", "expected /c/ID?exp=UNIX_SECONDS&sig=HEX");
+        }
+        return serve(req, blocks, manifests, *opts);
+    });
+    router.post("/v1/sign", [opts](http::Request& req) {
+        if (!opts->signer)
+            throw http::Error(503, "signing_not_configured",
+                              "signed URLs need signing.key_file (see blockd.conf(5))");
+        auto body = req.json();
+        if (!body.is_object() || !body.contains("id") || !body["id"].is_string() ||
+            !is_valid_hash(body["id"].get<std::string>()))
+            throw http::Error(400, "invalid_id",
+                              "expected {\"id\": \"<64 hex>\", \"ttl\": SECONDS}");
+        std::int64_t ttl = body.value("ttl", std::int64_t{3600});
+        if (ttl < 1 || ttl > 31536000)
+            throw http::Error(400, "bad_ttl", "ttl must be 1..31536000 seconds");
+        std::int64_t expires = static_cast<std::int64_t>(std::time(nullptr)) + ttl;
+        std::string id = body["id"].get<std::string>();
+        return http::Response::json(
+            200, {{"url", opts->signer->url(id, expires)}, {"expires", expires}});
+    });
 }
 
 } // namespace strata::blockd

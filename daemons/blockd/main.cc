@@ -5,7 +5,9 @@
 #include "block_routes.hh"
 #include "content_routes.hh"
 #include "daemon/runtime.hh"
+#include "log/log.hh"
 
+#include <filesystem>
 #include <memory>
 
 namespace {
@@ -20,6 +22,8 @@ void extend_schema(config::Schema& s) {
               "largest body of POST /v1/blobs; larger ones get 413");
     s.string("content.cache_control", "public, max-age=31536000, immutable", true,
              "Cache-Control of /v1/content/ responses");
+    s.string("signing.key_file", "/etc/strata/blockd-url.key", false,
+             "HMAC key (32+ bytes) for signed /c/ URLs; missing: signed URLs are off");
 }
 
 void start(daemon::Runtime& rt) {
@@ -27,10 +31,17 @@ void start(daemon::Runtime& rt) {
     g_blocks = std::make_unique<blockd::BlockStore>(root);
     g_manifests = std::make_unique<blockd::BlockStore>(root + "/manifests");
     blockd::add_block_routes(rt.control_router(), *g_blocks, rt.metrics());
+    std::shared_ptr<const blockd::UrlSigner> signer;
+    const auto& key_file = rt.config().string("signing.key_file");
+    if (std::filesystem::exists(key_file)) {
+        signer = std::make_shared<blockd::UrlSigner>(blockd::UrlSigner::from_file(key_file));
+    } else {
+        log::notice("no URL signing key at {}: signed /c/ URLs are off", key_file);
+    }
     blockd::add_content_routes(
         rt.control_router(), *g_blocks, *g_manifests,
         {static_cast<std::uint64_t>(rt.config().integer("upload.max_blob_bytes")),
-         [&rt] { return rt.config().string("content.cache_control"); }});
+         [&rt] { return rt.config().string("content.cache_control"); }, signer});
 }
 
 } // namespace

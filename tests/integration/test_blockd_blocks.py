@@ -12,7 +12,8 @@ from harness import Daemon, Tap, raw_exchange, request, tempdir, write_config
 t = Tap()
 d = tempdir()
 rundir = os.path.join(d, "run")
-conf = write_config(os.path.join(d, "blockd.conf"), "blockd", rundir, d)
+conf = write_config(os.path.join(d, "blockd.conf"), "blockd", rundir, d,
+                    f'[signing]\nkey_file = "{d}/no-such.key"\n')
 store = os.path.join(d, "blocks")
 blockd = Daemon("blockd", conf, rundir)
 t.ok(blockd.wait_ready(), "blockd starts", blockd.output())
@@ -79,6 +80,9 @@ t.ok(st == 400 and b"bad_json" in out, "missing with broken JSON: 400", out)
 metrics = request(blockd.sock, "GET", "/metrics")[2].decode()
 t.ok("strata_blockd_blocks_stored_total 2" in metrics
      and "strata_blockd_blocks_deduplicated_total 1" in metrics, "block metrics", metrics)
+
+st, _, out = request(blockd.sock, "GET", "/c/" + h + "?exp=1&sig=00")
+t.ok(st == 503 and b"signing_not_configured" in out, "no signing key: signed links are off", out)
 
 rc, _ = blockd.stop()
 t.ok(rc == 0, "stops cleanly")

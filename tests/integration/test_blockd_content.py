@@ -4,6 +4,7 @@
 304/412, single and multiple ranges (206, multipart/byteranges) and 416."""
 
 import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -14,8 +15,13 @@ from harness import Daemon, Tap, UnixHTTPConnection, raw_exchange, tempdir, writ
 t = Tap()
 d = tempdir()
 rundir = os.path.join(d, "run")
+KEY = b"k" * 40
+key_file = os.path.join(d, "url.key")
+with open(key_file, "wb") as f:
+    f.write(KEY)
 conf = write_config(os.path.join(d, "blockd.conf"), "blockd", rundir, d,
-                    "[upload]\nmax_blob_bytes = 20000000\n")
+                    "[upload]\nmax_blob_bytes = 20000000\n"
+                    f'[signing]\nkey_file = "{key_file}"\n')
 blockd = Daemon("blockd", conf, rundir)
 t.ok(blockd.wait_ready(), "blockd starts", blockd.output())
 MiB = 1024 * 1024
@@ -122,6 +128,29 @@ while time.time() < deadline and os.listdir(tmp):
 t.ok(os.listdir(tmp) == [], "an aborted upload leaves no partial block", os.listdir(tmp))
 st, _, _ = call("GET", f"/v1/content/{sid}")
 t.ok(st == 200, "and blockd keeps serving")
+# Signed public links.
+st, _, out = call("POST", "/v1/sign", body=json.dumps({"id": sid, "ttl": 60}))
+signed = json.loads(out)
+t.ok(st == 200 and signed["url"].startswith(f"/c/{sid}?exp="), "POST /v1/sign", out)
+st, _, body = call("GET", signed["url"])
+t.ok(st == 200 and body == small, "a signed link serves the content", (st, body))
+exp = signed["expires"]
+mac = hmac.new(KEY, f"GET\n/c/{sid}\n{exp}".encode(), hashlib.sha256).hexdigest()
+t.ok(signed["url"].endswith("&sig=" + mac), "the signature is HMAC-SHA256 over method, path, exp")
+forged = signed["url"][:-1] + ("0" if signed["url"][-1] != "0" else "1")
+st, _, body = call("GET", forged)
+t.ok(st == 403 and b"bad_signature" in body, "a forged signature: 403", (st, body))
+st, _, body = call("GET", f"/c/{cid}?exp={exp}&sig={mac}")
+t.ok(st == 403, "a signature for another id: 403", st)
+past = exp - 3600
+old_mac = hmac.new(KEY, f"GET\n/c/{sid}\n{past}".encode(), hashlib.sha256).hexdigest()
+st, _, body = call("GET", f"/c/{sid}?exp={past}&sig={old_mac}")
+t.ok(st == 403 and b"expired" in body, "an expired link: 403", (st, body))
+st, _, body = call("GET", f"/c/{sid}?exp=soon&sig={mac}")
+t.ok(st == 400, "a malformed link: 400", st)
+st, _, body = call("POST", "/v1/sign", body=json.dumps({"id": sid, "ttl": 0}))
+t.ok(st == 400, "ttl out of range: 400", st)
+
 rc, _ = blockd.stop()
 t.ok(rc == 0, "stops cleanly")
 t.done()

@@ -57,6 +57,7 @@ def spec_keys(name):
     if name == "blockd":
         keys["upload"] = ["max_blob_bytes"]
         keys["content"] = ["cache_control"]
+        keys["signing"] = ["key_file"]
     return {f"{s}.{k}" for s, ks in keys.items() for k in ks}
 
 
