@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <unistd.h>
 
 namespace strata::blockd {
 
@@ -174,6 +175,29 @@ void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& ma
             return std::make_unique<BlobSink>(blocks, manifests);
         },
         opts->max_blob_bytes);
+    // Walks both trees: O(blocks); fine for an operator's command, not for a hot path.
+    router.get("/v1/blocks/stats", [&blocks, &manifests](http::Request&) {
+        Stats physical = blocks.stats();
+        std::uint64_t files = 0, logical = 0;
+        manifests.for_each([&](const BlockInfo& info) {
+            int fd = manifests.open_read(info.hash);
+            if (fd < 0) return;
+            std::string text(info.size, '\0');
+            ssize_t got = pread(fd, text.data(), text.size(), 0);
+            close(fd);
+            if (got != static_cast<ssize_t>(text.size())) return;
+            if (auto m = Manifest::decode(text)) {
+                ++files;
+                logical += m->size;
+            }
+        });
+        double ratio = physical.bytes ? static_cast<double>(logical) / physical.bytes : 1.0;
+        return http::Response::json(200, {{"blocks", physical.blocks},
+                                          {"bytes", physical.bytes},
+                                          {"files", files},
+                                          {"logical_bytes", logical},
+                                          {"dedupe_ratio", ratio}});
+    });
     router.get("/v1/content/{id}", [&blocks, &manifests, opts](http::Request& req) {
         return serve(req, blocks, manifests, *opts);
     });

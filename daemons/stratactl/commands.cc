@@ -141,4 +141,29 @@ int cmd_metrics(const Context& ctx, const std::string& name) {
     }
 }
 
+int cmd_blocks_stats(const Context& ctx) {
+    try {
+        auto r = client_for(ctx, "blockd").request({.method = "GET", .path = "/v1/blocks/stats"});
+        if (r.status != 200) {
+            fmt::print(stderr, "strata-blockd: /v1/blocks/stats answered {}\n", r.status);
+            return 1;
+        }
+        auto j = r.json();
+        if (ctx.json) {
+            fmt::print("{}\n", j.dump(2));
+            return 0;
+        }
+        fmt::print("{}", render_table({{"BLOCKS", "BYTES", "FILES", "LOGICAL BYTES", "DEDUPE"},
+                                       {std::to_string(j.value("blocks", 0ull)),
+                                        std::to_string(j.value("bytes", 0ull)),
+                                        std::to_string(j.value("files", 0ull)),
+                                        std::to_string(j.value("logical_bytes", 0ull)),
+                                        fmt::format("{:.2f}x", j.value("dedupe_ratio", 1.0))}}));
+        return 0;
+    } catch (const http_client::Error& e) {
+        fmt::print(stderr, "{}\n", explain(ctx, "blockd", e));
+        return 1;
+    }
+}
+
 } // namespace strata::ctl

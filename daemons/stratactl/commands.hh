@@ -16,6 +16,7 @@ struct Context {
 int cmd_status(const Context& ctx);
 int cmd_reload(const Context& ctx, const std::string& name);
 int cmd_metrics(const Context& ctx, const std::string& name);
+int cmd_blocks_stats(const Context& ctx);
 
 bool is_daemon_name(const std::string& name);
 extern const char* const kDaemons[7];

@@ -16,6 +16,7 @@ Commands:
   status              every daemon: state, version, uptime, pid (exit 3 if one is not up)
   reload NAME         reload NAME's configuration (a bad one is rejected and reported)
   metrics NAME        print NAME's metrics in Prometheus text format
+  blocks stats        blockd's store: blocks, bytes, files, dedupe ratio
 
 NAME is one of: dnsd lbd gatewayd metad blockd transcoded notifyd
 
@@ -83,6 +84,11 @@ int main(int argc, char** argv) {
     if (command == "status") {
         if (rest != 0) return usage_error("status takes no arguments");
         return cmd_status(ctx);
+    }
+    if (command == "blocks") {
+        if (rest != 1 || std::string(argv[optind]) != "stats")
+            return usage_error("usage: stratactl blocks stats");
+        return cmd_blocks_stats(ctx);
     }
     if (command == "reload" || command == "metrics") {
         if (rest != 1) return usage_error(command + " needs exactly one daemon NAME");

@@ -10,7 +10,8 @@ import json
 import os
 import socket
 
-from harness import Daemon, Tap, UnixHTTPConnection, raw_exchange, tempdir, write_config
+from harness import (Daemon, Tap, UnixHTTPConnection, binary, raw_exchange, run, tempdir,
+                     write_config)
 
 t = Tap()
 d = tempdir()
@@ -113,6 +114,21 @@ t.ok(st == 400 and b"invalid_id" in body, "malformed id: 400", st)
 reply = raw_exchange(blockd.sock, b"POST /v1/blobs HTTP/1.1\r\nHost: x\r\nContent-Length: 20000001"
                      b"\r\nConnection: close\r\n\r\n")
 t.ok(reply.startswith(b"HTTP/1.1 413"), "a blob over upload.max_blob_bytes: 413", reply[:100])
+
+# Dedupe, as an operator sees it: a second file sharing two blocks with the first.
+st, _, out = call("POST", "/v1/blobs", body=data[:8 * MiB])
+t.ok(st == 201 and len(json.loads(out)["blocks"]) == 2, "a file made of stored blocks")
+r = run([binary("stratactl"), "--runtime-dir", rundir, "--json", "blocks", "stats"])
+stats = json.loads(r.stdout) if r.returncode == 0 else {}
+physical = len(data) + len(small)
+logical = physical + 8 * MiB
+t.ok(stats.get("blocks") == 4 and stats.get("bytes") == physical and stats.get("files") == 4
+     and stats.get("logical_bytes") == logical
+     and abs(stats.get("dedupe_ratio", 0) - logical / physical) < 1e-9,
+     "stratactl blocks stats: blocks, bytes, files, dedupe ratio", (r, stats))
+r = run([binary("stratactl"), "--runtime-dir", rundir, "blocks", "stats"])
+t.ok(r.returncode == 0 and r.stdout.startswith("BLOCKS") and "1.89x" in r.stdout,
+     "stratactl blocks stats as a table", r)
 
 # A client that goes away mid-upload leaves no temporary file behind.
 s = socket.socket(socket.AF_UNIX)
