@@ -166,6 +166,43 @@ http::Response serve(const http::Request& req, const BlockStore& blocks,
 
 } // namespace
 
+namespace {
+
+void add_signed_route(http::Router& router, const BlockStore& blocks, const BlockStore& manifests,
+                      std::shared_ptr<const ContentOptions> opts) {
+    router.get("/c/{id}", [&blocks, &manifests, opts](http::Request& req) {
+        if (!opts->signer)
+            throw http::Error(503, "signing_not_configured",
+                              "signed URLs need signing.key_file (see blockd.conf(5))");
+        auto arg = [&](const char* name) {
+            auto it = req.query.find(name);
+            return it == req.query.end() ? std::string_view() : std::string_view(it->second);
+        };
+        switch (
+            opts->signer->verify(req.params.at("id"), arg("exp"), arg("sig"), std::time(nullptr))) {
+        case UrlSigner::Verdict::ok:
+            break;
+        case UrlSigner::Verdict::expired:
+            throw http::Error(403, "expired", "this link has expired");
+        case UrlSigner::Verdict::bad_signature:
+            throw http::Error(403, "bad_signature", "this link's signature is not valid");
+        case UrlSigner::Verdict::malformed:
+            throw http::Error(400, "bad_link", "expected /c/ID?exp=UNIX_SECONDS&sig=HEX");
+        }
+        return serve(req, blocks, manifests, *opts);
+    });
+}
+
+} // namespace
+
+void add_public_routes(http::Router& router, const BlockStore& blocks, const BlockStore& manifests,
+                       const ContentOptions& options) {
+    router.get("/healthz", [](http::Request&) {
+        return http::Response::json(200, {{"status", "ok"}});
+    });
+    add_signed_route(router, blocks, manifests, std::make_shared<ContentOptions>(options));
+}
+
 void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& manifests,
                         ContentOptions options) {
     auto opts = std::make_shared<ContentOptions>(std::move(options));
@@ -201,27 +238,7 @@ void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& ma
     router.get("/v1/content/{id}", [&blocks, &manifests, opts](http::Request& req) {
         return serve(req, blocks, manifests, *opts);
     });
-    router.get("/c/{id}", [&blocks, &manifests, opts](http::Request& req) {
-        if (!opts->signer)
-            throw http::Error(503, "signing_not_configured",
-                              "signed URLs need signing.key_file (see blockd.conf(5))");
-        auto arg = [&](const char* name) {
-            auto it = req.query.find(name);
-            return it == req.query.end() ? std::string_view() : std::string_view(it->second);
-        };
-        switch (
-            opts->signer->verify(req.params.at("id"), arg("exp"), arg("sig"), std::time(nullptr))) {
-        case UrlSigner::Verdict::ok:
-            break;
-        case UrlSigner::Verdict::expired:
-            throw http::Error(403, "expired", "this link has expired");
-        case UrlSigner::Verdict::bad_signature:
-            throw http::Error(403, "bad_signature", "this link's signature is not valid");
-        case UrlSigner::Verdict::malformed:
-            throw http::Error(400, "bad_link", "expected /c/ID?exp=UNIX_SECONDS&sig=HEX");
-        }
-        return serve(req, blocks, manifests, *opts);
-    });
+    add_signed_route(router, blocks, manifests, opts);
     router.post("/v1/sign", [opts](http::Request& req) {
         if (!opts->signer)
             throw http::Error(503, "signing_not_configured",

@@ -28,4 +28,8 @@ struct ContentOptions {
 void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& manifests,
                         ContentOptions options);
 
+// What blockd serves on TCP (public.listen): GET /healthz and the signed /c/ links only.
+void add_public_routes(http::Router& router, const BlockStore& blocks, const BlockStore& manifests,
+                       const ContentOptions& options);
+
 } // namespace strata::blockd

@@ -16,12 +16,15 @@ using namespace strata;
 
 std::unique_ptr<blockd::BlockStore> g_blocks;
 std::unique_ptr<blockd::BlockStore> g_manifests; // manifests are content-addressed too
+http::Router g_public;
 
 void extend_schema(config::Schema& s) {
     s.integer("upload.max_blob_bytes", 17179869184LL, 0, 1099511627776LL, false,
               "largest body of POST /v1/blobs; larger ones get 413");
     s.string("content.cache_control", "public, max-age=31536000, immutable", true,
              "Cache-Control of /v1/content/ responses");
+    s.string_list("public.listen", {}, false,
+                  "TCP listeners (host:port) for signed /c/ links; empty: none");
     s.string("signing.key_file", "/etc/strata/blockd-url.key", false,
              "HMAC key (32+ bytes) for signed /c/ URLs; missing: signed URLs are off");
 }
@@ -38,10 +41,15 @@ void start(daemon::Runtime& rt) {
     } else {
         log::notice("no URL signing key at {}: signed /c/ URLs are off", key_file);
     }
-    blockd::add_content_routes(
-        rt.control_router(), *g_blocks, *g_manifests,
-        {static_cast<std::uint64_t>(rt.config().integer("upload.max_blob_bytes")),
-         [&rt] { return rt.config().string("content.cache_control"); }, signer});
+    blockd::ContentOptions options{
+        static_cast<std::uint64_t>(rt.config().integer("upload.max_blob_bytes")),
+        [&rt] { return rt.config().string("content.cache_control"); }, signer};
+    blockd::add_content_routes(rt.control_router(), *g_blocks, *g_manifests, options);
+    const auto& listen = rt.config().string_list("public.listen");
+    if (!listen.empty()) {
+        blockd::add_public_routes(g_public, *g_blocks, *g_manifests, options);
+        rt.add_listener("public", listen, g_public);
+    }
 }
 
 } // namespace

@@ -10,19 +10,22 @@ import json
 import os
 import socket
 
-from harness import (Daemon, Tap, UnixHTTPConnection, binary, raw_exchange, run, tempdir,
+from harness import (Daemon, Tap, UnixHTTPConnection, binary, free_port, raw_exchange, run,
+                     tempdir,
                      write_config)
 
 t = Tap()
 d = tempdir()
 rundir = os.path.join(d, "run")
+public_port = free_port()
 KEY = b"k" * 40
 key_file = os.path.join(d, "url.key")
 with open(key_file, "wb") as f:
     f.write(KEY)
 conf = write_config(os.path.join(d, "blockd.conf"), "blockd", rundir, d,
                     "[upload]\nmax_blob_bytes = 20000000\n"
-                    f'[signing]\nkey_file = "{key_file}"\n')
+                    f'[signing]\nkey_file = "{key_file}"\n'
+                    f'[public]\nlisten = ["127.0.0.1:{public_port}"]\n')
 blockd = Daemon("blockd", conf, rundir)
 t.ok(blockd.wait_ready(), "blockd starts", blockd.output())
 MiB = 1024 * 1024
@@ -154,6 +157,17 @@ exp = signed["expires"]
 mac = hmac.new(KEY, f"GET\n/c/{sid}\n{exp}".encode(), hashlib.sha256).hexdigest()
 t.ok(signed["url"].endswith("&sig=" + mac), "the signature is HMAC-SHA256 over method, path, exp")
 forged = signed["url"][:-1] + ("0" if signed["url"][-1] != "0" else "1")
+pub = http.client.HTTPConnection("127.0.0.1", public_port, timeout=10)
+pub.request("GET", signed["url"])
+pr = pub.getresponse()
+pbody = pr.read()
+t.ok(pr.status == 200 and pbody == small, "the signed link works on the public TCP listener",
+     (pr.status, pbody))
+pub.request("GET", f"/v1/content/{sid}")
+pr = pub.getresponse()
+pr.read()
+t.ok(pr.status == 404, "the content API is not exposed on TCP", pr.status)
+pub.close()
 st, _, body = call("GET", forged)
 t.ok(st == 403 and b"bad_signature" in body, "a forged signature: 403", (st, body))
 st, _, body = call("GET", f"/c/{cid}?exp={exp}&sig={mac}")

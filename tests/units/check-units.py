@@ -58,6 +58,7 @@ def spec_keys(name):
         keys["upload"] = ["max_blob_bytes"]
         keys["content"] = ["cache_control"]
         keys["signing"] = ["key_file"]
+        keys["public"] = ["listen"]
     return {f"{s}.{k}" for s, ks in keys.items() for k in ks}
 
 
