@@ -6,6 +6,7 @@
 #include "content_routes.hh"
 #include "daemon/runtime.hh"
 #include "log/log.hh"
+#include "verify.hh"
 
 #include <filesystem>
 #include <memory>
@@ -23,6 +24,12 @@ void extend_schema(config::Schema& s) {
               "largest body of POST /v1/blobs; larger ones get 413");
     s.string("content.cache_control", "public, max-age=31536000, immutable", true,
              "Cache-Control of /v1/content/ responses");
+    s.integer("verify.max_bytes", 17179869184LL, 0, 1099511627776LL, false,
+              "largest content POST /v1/verify accepts (413 above; 0: no limit)");
+    s.string_list("verify.allowed_types", {}, false,
+                  "media types POST /v1/verify accepts (\"image/*\" allowed; empty: any)");
+    s.string("verify.clamav_db_dir", "/var/lib/clamav", false,
+             "ClamAV signature directory; missing or empty: scan verdict \"unavailable\"");
     s.string_list("public.listen", {}, false,
                   "TCP listeners (host:port) for signed /c/ links; empty: none");
     s.string("signing.key_file", "/etc/strata/blockd-url.key", false,
@@ -45,6 +52,15 @@ void start(daemon::Runtime& rt) {
         static_cast<std::uint64_t>(rt.config().integer("upload.max_blob_bytes")),
         [&rt] { return rt.config().string("content.cache_control"); }, signer};
     blockd::add_content_routes(rt.control_router(), *g_blocks, *g_manifests, options);
+    auto max_verify = static_cast<std::uint64_t>(rt.config().integer("verify.max_bytes"));
+    const auto& db_dir = rt.config().string("verify.clamav_db_dir");
+    auto scanner = blockd::Scanner::load_if_present(db_dir, max_verify);
+    if (!scanner)
+        log::notice("no ClamAV signatures in {}: malware scan verdicts are \"unavailable\"",
+                    db_dir);
+    blockd::add_verify_routes(
+        rt.control_router(), *g_blocks, *g_manifests,
+        {max_verify, rt.config().string_list("verify.allowed_types"), scanner});
     const auto& listen = rt.config().string_list("public.listen");
     if (!listen.empty()) {
         blockd::add_public_routes(g_public, *g_blocks, *g_manifests, options);

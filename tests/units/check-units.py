@@ -59,6 +59,7 @@ def spec_keys(name):
         keys["content"] = ["cache_control"]
         keys["signing"] = ["key_file"]
         keys["public"] = ["listen"]
+        keys["verify"] = ["max_bytes", "allowed_types", "clamav_db_dir"]
     return {f"{s}.{k}" for s, ks in keys.items() for k in ks}
 
 
