@@ -125,9 +125,9 @@ public:
     static constexpr std::size_t max_listed = 1000;    // ids listed per kind in a sweep
     static constexpr std::chrono::seconds default_grace{24 * 3600};
 
-    GarbageCollector(BlockStore& blocks, BlockStore& manifests,
-                     std::chrono::seconds grace = default_grace,
-                     Clock clock = [] { return std::chrono::system_clock::now(); });
+    GarbageCollector(
+        BlockStore& blocks, BlockStore& manifests, std::chrono::seconds grace = default_grace,
+        Clock clock = [] { return std::chrono::system_clock::now(); });
 
     // Throws GcError(running).
     GcStart start();

@@ -5,6 +5,7 @@
 #include "block_routes.hh"
 #include "content_routes.hh"
 #include "daemon/runtime.hh"
+#include "gc.hh"
 #include "log/log.hh"
 #include "verify.hh"
 
@@ -18,6 +19,7 @@ using namespace strata;
 std::unique_ptr<blockd::BlockStore> g_blocks;
 std::unique_ptr<blockd::BlockStore> g_manifests; // manifests are content-addressed too
 http::Router g_public;
+std::unique_ptr<blockd::GarbageCollector> g_gc;
 
 void extend_schema(config::Schema& s) {
     s.integer("upload.max_blob_bytes", 17179869184LL, 0, 1099511627776LL, false,
@@ -30,6 +32,8 @@ void extend_schema(config::Schema& s) {
                   "media types POST /v1/verify accepts (\"image/*\" allowed; empty: any)");
     s.string("verify.clamav_db_dir", "/var/lib/clamav", false,
              "ClamAV signature directory; missing or empty: scan verdict \"unavailable\"");
+    s.integer("gc.grace_seconds", 86400, 0, 31536000, false,
+              "GC never removes blocks or manifests younger than cycle start minus this");
     s.string_list("public.listen", {}, false,
                   "TCP listeners (host:port) for signed /c/ links; empty: none");
     s.string("signing.key_file", "/etc/strata/blockd-url.key", false,
@@ -41,6 +45,9 @@ void start(daemon::Runtime& rt) {
     g_blocks = std::make_unique<blockd::BlockStore>(root);
     g_manifests = std::make_unique<blockd::BlockStore>(root + "/manifests");
     blockd::add_block_routes(rt.control_router(), *g_blocks, rt.metrics());
+    g_gc = std::make_unique<blockd::GarbageCollector>(
+        *g_blocks, *g_manifests, std::chrono::seconds(rt.config().integer("gc.grace_seconds")));
+    blockd::add_gc_routes(rt.control_router(), *g_gc);
     std::shared_ptr<const blockd::UrlSigner> signer;
     const auto& key_file = rt.config().string("signing.key_file");
     if (std::filesystem::exists(key_file)) {

@@ -60,6 +60,7 @@ def spec_keys(name):
         keys["signing"] = ["key_file"]
         keys["public"] = ["listen"]
         keys["verify"] = ["max_bytes", "allowed_types", "clamav_db_dir"]
+        keys["gc"] = ["grace_seconds"]
     return {f"{s}.{k}" for s, ks in keys.items() for k in ks}
 
 
