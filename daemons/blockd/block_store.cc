@@ -131,6 +131,13 @@ bool exists_regular(const fs::path& p) {
     throw_sys("stat", p, errno);
 }
 
+// A block that is stored again counts as new for garbage collection: refreshing its mtime
+// keeps it inside the grace period while the upload that reuses it is still in flight.
+void touch(const fs::path& p) {
+    if (::utimensat(AT_FDCWD, p.c_str(), nullptr, 0) != 0 && errno != ENOENT)
+        throw_sys("utimensat", p, errno);
+}
+
 // fsyncs and closes fd (always closed), then moves tmp into place as hex. On any error the
 // temp file is removed and the error rethrown.
 PutResult install(int fd, const fs::path& tmp, const fs::path& blocks_dir, const std::string& hex,
@@ -144,6 +151,7 @@ PutResult install(int fd, const fs::path& tmp, const fs::path& blocks_dir, const
         fs::path final_path = path_for(blocks_dir, hex);
         if (exists_regular(final_path)) {
             ::unlink(tmp.c_str());
+            touch(final_path);
             return {hex, size, false, true};
         }
         fs::path l2 = final_path.parent_path();
@@ -268,7 +276,10 @@ PutResult BlockStore::put(std::string_view expected_hex, std::string_view data) 
         throw BlockError(ErrorKind::hash_mismatch, "block content hash " + got +
                                                        " does not match expected " +
                                                        std::string(expected_hex));
-    if (exists_regular(path_for(blocks_dir_, got))) return {got, data.size(), false, true};
+    if (exists_regular(path_for(blocks_dir_, got))) {
+        touch(path_for(blocks_dir_, got));
+        return {got, data.size(), false, true};
+    }
 
     auto [tmp, fd] = create_temp(tmp_dir_);
     try {

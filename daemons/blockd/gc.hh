@@ -46,11 +46,10 @@
 // lock (marks are refused while it runs) and re-checks each victim's mtime just before
 // unlinking it.
 //
-// Known limit (dedupe): a block that already exists is not rewritten by a new upload, so its
-// mtime stays old; an upload in flight that dedupes against an unreferenced old block is
-// protected only if the store refreshes the mtime on such a hit (BlockStore::put / commit
-// returning existed=true should utimensat() the file). Once the upload's manifest is
-// written, the grace period of the manifest protects its blocks regardless.
+// Dedupe: a block that already exists is not rewritten by a new upload, but BlockStore
+// refreshes its mtime on such a hit (put / commit returning existed=true), so an upload in
+// flight that reuses an old unreferenced block is inside the grace period too. Once the
+// upload's manifest is written, the manifest's grace period protects its blocks.
 #pragma once
 
 #include "block_store.hh"
