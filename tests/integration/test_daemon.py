@@ -151,7 +151,8 @@ messages.clear()
 daemon.signal(signal.SIGHUP)
 t.ok(wait_until(lambda: get_json(daemon.sock, "/v1/status")[1]["config_digest"] != digest0),
      "SIGHUP applies a good config", daemon.output())
-t.ok(seen("RELOADING=1") and seen("READY=1"), "reload is bracketed by RELOADING=1 / READY=1",
+t.ok(wait_until(lambda: seen("RELOADING=1") and seen("READY=1"), timeout=3),
+     "reload is bracketed by RELOADING=1 / READY=1",
      messages)
 digest1 = get_json(daemon.sock, "/v1/status")[1]["config_digest"]
 
@@ -185,6 +186,6 @@ t.ok(reply.startswith(b"HTTP/1.1 413"), "reloadable http.max_body_bytes applies 
 messages.clear()
 rc, took = daemon.stop()
 t.ok(rc == 0 and took < 5, f"SIGTERM stops cleanly within 5 s (took {took:.2f}s)", daemon.output())
-t.ok(seen("STOPPING=1"), "sends STOPPING=1", messages)
+t.ok(wait_until(lambda: seen("STOPPING=1"), timeout=3), "sends STOPPING=1", messages)
 t.ok(not os.path.exists(daemon.sock), "removes the socket it created")
 t.done()
