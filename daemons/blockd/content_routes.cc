@@ -82,13 +82,7 @@ http::Response serve(const http::Request& req, const BlockStore& blocks,
         throw http::Error(400, "invalid_id", "content ids are 64 lowercase hex digits");
     auto info = manifests.stat(id);
     if (!info) throw http::Error(404, "not_found", "no content " + id);
-    int fd = manifests.open_read(id);
-    if (fd < 0) throw http::Error(404, "not_found", "no content " + id);
-    std::string text(info->size, '\0');
-    ssize_t got = pread(fd, text.data(), text.size(), 0);
-    close(fd);
-    auto manifest =
-        got == static_cast<ssize_t>(text.size()) ? Manifest::decode(text) : std::nullopt;
+    auto manifest = load_manifest(manifests, *info);
     if (!manifest) throw http::Error(500, "bad_manifest", "manifest " + id + " is damaged");
 
     std::string etag = "\"" + manifest->sha256 + "\"";
@@ -217,13 +211,7 @@ void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& ma
         Stats physical = blocks.stats();
         std::uint64_t files = 0, logical = 0;
         manifests.for_each([&](const BlockInfo& info) {
-            int fd = manifests.open_read(info.hash);
-            if (fd < 0) return;
-            std::string text(info.size, '\0');
-            ssize_t got = pread(fd, text.data(), text.size(), 0);
-            close(fd);
-            if (got != static_cast<ssize_t>(text.size())) return;
-            if (auto m = Manifest::decode(text)) {
+            if (auto m = load_manifest(manifests, info)) {
                 ++files;
                 logical += m->size;
             }

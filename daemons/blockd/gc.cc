@@ -64,16 +64,6 @@ GcStart GarbageCollector::start() {
     return {epoch_, started_at_};
 }
 
-std::optional<std::string> GarbageCollector::read_manifest(const BlockInfo& info) const {
-    int fd = manifests_.open_read(info.hash);
-    if (fd < 0) return std::nullopt;
-    std::string text(info.size, '\0');
-    ssize_t got = pread(fd, text.data(), text.size(), 0);
-    close(fd);
-    if (got != static_cast<ssize_t>(text.size())) return std::nullopt;
-    return text;
-}
-
 GcMarkResult GarbageCollector::mark(const std::vector<std::string>& ids,
                                     std::optional<std::uint64_t> epoch) {
     for (const auto& id : ids)
@@ -94,8 +84,7 @@ GcMarkResult GarbageCollector::mark(const std::vector<std::string>& ids,
             continue;
         }
         found.push_back(key_of(id));
-        auto text = read_manifest(*info);
-        auto m = text ? Manifest::decode(*text) : std::nullopt;
+        auto m = load_manifest(manifests_, *info);
         if (!m) {
             result.damaged.push_back(id);
             continue;
@@ -154,8 +143,7 @@ GcSweepResult GarbageCollector::sweep(bool dry_run, std::optional<std::uint64_t>
                 ++r.manifests_kept_marked;
             } else if (info.mtime > cutoff) {
                 ++r.manifests_kept_grace;
-                auto text = read_manifest(info);
-                if (auto m = text ? Manifest::decode(*text) : std::nullopt)
+                if (auto m = load_manifest(manifests_, info))
                     for (const auto& b : m->blocks)
                         if (is_valid_hash(b.sha256)) live.insert(key_of(b.sha256));
             } else {

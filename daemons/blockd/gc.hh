@@ -151,7 +151,6 @@ private:
     static Key key_of(std::string_view hex);
 
     void check_open(std::optional<std::uint64_t> epoch) const; // lock held
-    std::optional<std::string> read_manifest(const BlockInfo& info) const;
 
     BlockStore& blocks_;
     BlockStore& manifests_;

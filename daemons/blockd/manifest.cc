@@ -4,6 +4,7 @@
 #include "sha256.hh"
 
 #include <charconv>
+#include <unistd.h>
 
 namespace strata::blockd {
 
@@ -59,6 +60,21 @@ std::optional<Manifest> Manifest::decode(std::string_view text) {
     }
     if (!have_size || m.sha256.empty() || total != m.size) return std::nullopt;
     return m;
+}
+
+std::optional<Manifest> load_manifest(const BlockStore& manifests, const BlockInfo& info) {
+    int fd = manifests.open_read(info.hash);
+    if (fd < 0) return std::nullopt;
+    std::string text(info.size, '\0');
+    std::size_t done = 0;
+    while (done < text.size()) { // pread may return short counts
+        ssize_t got = pread(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
+        if (got <= 0) break;
+        done += static_cast<std::size_t>(got);
+    }
+    close(fd);
+    if (done != text.size()) return std::nullopt;
+    return Manifest::decode(text);
 }
 
 } // namespace strata::blockd

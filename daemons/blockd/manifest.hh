@@ -31,4 +31,11 @@ struct Manifest {
     static std::optional<Manifest> decode(std::string_view text);
 };
 
+struct BlockInfo;
+class BlockStore;
+
+// Reads and decodes the manifest stored as `info` in the manifests store; nullopt when it is
+// gone or damaged. The one place that reads manifest files.
+std::optional<Manifest> load_manifest(const BlockStore& manifests, const BlockInfo& info);
+
 } // namespace strata::blockd

@@ -51,12 +51,8 @@ std::vector<std::string> manifest_blocks(const BlockStore& manifests, const std:
     if (!is_valid_hash(id))
         throw http::Error(400, "invalid_id", "content ids are 64 lowercase hex digits");
     auto info = manifests.stat(id);
-    int fd = info ? manifests.open_read(id) : -1;
-    if (fd < 0) throw http::Error(404, "not_found", "no content " + id);
-    std::string text(info->size, '\0');
-    ssize_t got = pread(fd, text.data(), text.size(), 0);
-    close(fd);
-    auto m = got == static_cast<ssize_t>(text.size()) ? Manifest::decode(text) : std::nullopt;
+    if (!info) throw http::Error(404, "not_found", "no content " + id);
+    auto m = load_manifest(manifests, *info);
     if (!m) throw http::Error(500, "bad_manifest", "manifest " + id + " is damaged");
     std::vector<std::string> out;
     for (const auto& b : m->blocks)
