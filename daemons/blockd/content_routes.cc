@@ -236,6 +236,8 @@ void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& ma
             !is_valid_hash(body["id"].get<std::string>()))
             throw http::Error(400, "invalid_id",
                               "expected {\"id\": \"<64 hex>\", \"ttl\": SECONDS}");
+        if (body.contains("ttl") && !body["ttl"].is_number_integer())
+            throw http::Error(400, "bad_ttl", "ttl must be an integer number of seconds");
         std::int64_t ttl = body.value("ttl", std::int64_t{3600});
         if (ttl < 1 || ttl > 31536000)
             throw http::Error(400, "bad_ttl", "ttl must be 1..31536000 seconds");

@@ -180,6 +180,8 @@ st, _, body = call("GET", f"/c/{sid}?exp=soon&sig={mac}")
 t.ok(st == 400, "a malformed link: 400", st)
 st, _, body = call("POST", "/v1/sign", body=json.dumps({"id": sid, "ttl": 0}))
 t.ok(st == 400, "ttl out of range: 400", st)
+st, _, body = call("POST", "/v1/sign", body=json.dumps({"id": sid, "ttl": "soon"}))
+t.ok(st == 400 and b"bad_ttl" in body, "ttl of the wrong type: 400, not 500", (st, body))
 
 # Garbage collection through the live daemon: with the default grace period nothing this
 # young is removed, marked or not.
