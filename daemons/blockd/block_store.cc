@@ -1,5 +1,6 @@
 #include "block_store.hh"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -7,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <utility>
+#include <vector>
 
 namespace strata::blockd {
 
@@ -111,7 +113,7 @@ std::string random_part_name() {
 std::pair<fs::path, int> create_temp(const fs::path& tmp_dir) {
     for (int attempt = 0; attempt < 16; ++attempt) {
         fs::path p = tmp_dir / random_part_name();
-        int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        int fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
         if (fd >= 0) return {p, fd};
         if (errno != EEXIST) throw_sys("create", p, errno);
     }
@@ -138,22 +140,22 @@ void touch(const fs::path& p) {
         throw_sys("utimensat", p, errno);
 }
 
-// fsyncs and closes fd (always closed), then moves tmp into place as hex. On any error the
-// temp file is removed and the error rethrown.
+// Moves tmp (open as fd, always closed here) into place as hex after an fsync. A block that
+// already exists needs no flush: the temp file is dropped and the old one's mtime refreshed.
+// On any error the temp file is removed and the error rethrown.
 PutResult install(int fd, const fs::path& tmp, const fs::path& blocks_dir, const std::string& hex,
                   std::uint64_t size) {
     try {
-        if (::fsync(fd) != 0) throw_sys("fsync", tmp, errno);
-        int c = ::close(fd);
-        fd = -1;
-        if (c != 0 && errno != EINTR) throw_sys("close", tmp, errno);
-
         fs::path final_path = path_for(blocks_dir, hex);
         if (exists_regular(final_path)) {
+            ::close(std::exchange(fd, -1));
             ::unlink(tmp.c_str());
             touch(final_path);
             return {hex, size, false, true};
         }
+        if (::fsync(fd) != 0) throw_sys("fsync", tmp, errno);
+        int c = ::close(std::exchange(fd, -1));
+        if (c != 0 && errno != EINTR) throw_sys("close", tmp, errno);
         fs::path l2 = final_path.parent_path();
         ensure_dir(l2.parent_path());
         ensure_dir(l2);
@@ -165,6 +167,24 @@ PutResult install(int fd, const fs::path& tmp, const fs::path& blocks_dir, const
         ::unlink(tmp.c_str());
         throw;
     }
+}
+
+// SHA-256 of the first `size` bytes of fd, read back (from the page cache, normally).
+std::string hash_file(int fd, std::uint64_t size, const fs::path& path) {
+    Sha256 h;
+    std::vector<char> buf(1 << 20);
+    std::uint64_t done = 0;
+    while (done < size) {
+        std::size_t want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - done));
+        ssize_t got = ::pread(fd, buf.data(), want, static_cast<off_t>(done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) throw_sys("read", path, errno);
+        if (got == 0) throw_sys("read", path, EIO); // shorter than written: damaged
+        h.update(buf.data(), static_cast<std::size_t>(got));
+        done += static_cast<std::uint64_t>(got);
+    }
+    return to_hex(h.finish());
 }
 
 std::chrono::system_clock::time_point to_time_point(const struct timespec& ts) {
@@ -186,7 +206,8 @@ BlockWriter::BlockWriter(fs::path blocks_dir, fs::path tmp_path, int fd)
 
 BlockWriter::BlockWriter(BlockWriter&& o) noexcept
     : blocks_dir_(std::move(o.blocks_dir_)), tmp_path_(std::move(o.tmp_path_)),
-      fd_(std::exchange(o.fd_, -1)), size_(o.size_), hash_(o.hash_) {}
+      fd_(std::exchange(o.fd_, -1)), size_(o.size_), flushed_(o.flushed_),
+      defer_hash_(o.defer_hash_), hash_(std::move(o.hash_)) {}
 
 BlockWriter& BlockWriter::operator=(BlockWriter&& o) noexcept {
     if (this != &o) {
@@ -195,7 +216,9 @@ BlockWriter& BlockWriter::operator=(BlockWriter&& o) noexcept {
         tmp_path_ = std::move(o.tmp_path_);
         fd_ = std::exchange(o.fd_, -1);
         size_ = o.size_;
-        hash_ = o.hash_;
+        flushed_ = o.flushed_;
+        defer_hash_ = o.defer_hash_;
+        hash_ = std::move(o.hash_);
     }
     return *this;
 }
@@ -224,25 +247,65 @@ void BlockWriter::append(std::string_view chunk) {
         abort();
         throw;
     }
-    hash_.update(chunk);
+    if (!defer_hash_) hash_.update(chunk);
     size_ += chunk.size();
+    // Start writeback of each full MiB now (asynchronous, never blocks on the disk), so the
+    // fsync in commit() finds little left to write and disk time overlaps with receiving.
+    constexpr std::uint64_t kick = 1 << 20;
+    if (size_ - flushed_ >= kick) {
+        std::uint64_t upto = size_ - size_ % kick;
+        ::sync_file_range(fd_, static_cast<off_t>(flushed_), static_cast<off_t>(upto - flushed_),
+                          SYNC_FILE_RANGE_WRITE);
+        flushed_ = upto;
+    }
 }
 
 PutResult BlockWriter::commit(std::string_view expected_hex) {
+    return seal(expected_hex).install();
+}
+
+SealedBlock BlockWriter::seal(std::string_view expected_hex) {
     if (fd_ < 0) throw BlockError(ErrorKind::io, "block writer: commit after commit or abort");
     if (!expected_hex.empty() && !is_valid_hash(expected_hex)) {
         abort();
         check_hash(expected_hex); // throws invalid_hash
     }
-    std::string got = to_hex(hash_.finish());
+    if (defer_hash_ && !expected_hex.empty()) {
+        abort();
+        throw BlockError(ErrorKind::io, "block writer: an expected hash needs hashing on write");
+    }
+    std::string got = defer_hash_ ? std::string() : to_hex(hash_.finish());
     if (!expected_hex.empty() && got != expected_hex) {
         abort();
         throw BlockError(ErrorKind::hash_mismatch, "block content hash " + got +
                                                        " does not match expected " +
                                                        std::string(expected_hex));
     }
-    int fd = std::exchange(fd_, -1);
-    return install(fd, tmp_path_, blocks_dir_, got, size_);
+    return SealedBlock(std::exchange(fd_, -1), std::move(tmp_path_), std::move(blocks_dir_),
+                       std::move(got), size_);
+}
+
+// ---- SealedBlock ----
+
+SealedBlock::SealedBlock(int fd, fs::path tmp_path, fs::path blocks_dir, std::string hash,
+                         std::uint64_t size)
+    : fd_(fd), tmp_path_(std::move(tmp_path)), blocks_dir_(std::move(blocks_dir)),
+      hash_(std::move(hash)), size_(size) {}
+
+SealedBlock::SealedBlock(SealedBlock&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)), tmp_path_(std::move(o.tmp_path_)),
+      blocks_dir_(std::move(o.blocks_dir_)), hash_(std::move(o.hash_)), size_(o.size_) {}
+
+SealedBlock::~SealedBlock() {
+    if (fd_ < 0) return;
+    ::close(fd_);
+    ::unlink(tmp_path_.c_str());
+}
+
+PutResult SealedBlock::install() {
+    if (fd_ < 0) throw BlockError(ErrorKind::io, "sealed block: installed twice");
+    if (hash_.empty()) hash_ = hash_file(fd_, size_, tmp_path_);
+    return blockd::install(std::exchange(fd_, -1), tmp_path_, blocks_dir_, hash_, size_);
 }
 
 // ---- BlockStore ----
@@ -292,9 +355,11 @@ PutResult BlockStore::put(std::string_view expected_hex, std::string_view data) 
     return install(fd, tmp, blocks_dir_, got, data.size());
 }
 
-BlockWriter BlockStore::writer() {
+BlockWriter BlockStore::writer(bool defer_hash) {
     auto [tmp, fd] = create_temp(tmp_dir_);
-    return BlockWriter(blocks_dir_, std::move(tmp), fd);
+    BlockWriter w(blocks_dir_, std::move(tmp), fd);
+    w.defer_hash_ = defer_hash;
+    return w;
 }
 
 bool BlockStore::has(std::string_view hex) const {

@@ -89,6 +89,37 @@ struct Stats {
 
 class BlockStore;
 
+// A block whose content is written and whose hash is known, not yet durable or visible.
+// install() flushes it (fsync), renames it into place and fsyncs the directory; it touches
+// only this block's own file and paths, so it may run on a worker thread while the writer
+// goes on receiving. Destroyed without install(): the temp file is removed. Move-only.
+class SealedBlock {
+public:
+    SealedBlock(SealedBlock&& o) noexcept;
+    SealedBlock& operator=(SealedBlock&&) = delete;
+    SealedBlock(const SealedBlock&) = delete;
+    SealedBlock& operator=(const SealedBlock&) = delete;
+    ~SealedBlock();
+
+    // Empty until install() when the writer deferred hashing.
+    const std::string& hash() const noexcept { return hash_; }
+    std::uint64_t size() const noexcept { return size_; }
+    // Hashes the content first if that was deferred. Throws disk_full / io (the temp file
+    // is then removed).
+    PutResult install();
+
+private:
+    friend class BlockWriter;
+    SealedBlock(int fd, std::filesystem::path tmp_path, std::filesystem::path blocks_dir,
+                std::string hash, std::uint64_t size);
+
+    int fd_ = -1;
+    std::filesystem::path tmp_path_;
+    std::filesystem::path blocks_dir_;
+    std::string hash_;
+    std::uint64_t size_ = 0;
+};
+
 // Streams one block to a temp file, hashing as it goes. Obtained from BlockStore::writer().
 // commit() makes it visible; abort() (or destruction without commit) removes the temp file.
 // Move-only. Independent of the BlockStore object's lifetime (it holds its own paths).
@@ -109,6 +140,10 @@ public:
     // If the block already exists the temp file is dropped: {stored=false, existed=true}.
     PutResult commit(std::string_view expected_hex = {});
 
+    // commit() in two halves: checks the hash now (throws like commit(); the writer is then
+    // aborted) and leaves the disk flush to SealedBlock::install(). The writer is spent.
+    SealedBlock seal(std::string_view expected_hex = {});
+
     // Drops the temp file; idempotent.
     void abort() noexcept;
 
@@ -123,6 +158,8 @@ private:
     std::filesystem::path tmp_path_;
     int fd_ = -1;
     std::uint64_t size_ = 0;
+    std::uint64_t flushed_ = 0; // bytes handed to writeback with sync_file_range
+    bool defer_hash_ = false;
     Sha256 hash_;
 };
 
@@ -140,7 +177,10 @@ public:
     PutResult put(std::string_view expected_hex, std::string_view data);
 
     // Starts a streaming write (creates the temp file). Throws disk_full / io.
-    BlockWriter writer();
+    // defer_hash: do not hash while appending; SealedBlock::install() reads the block back
+    // and hashes it then (on a worker thread), so the receiving thread only copies bytes.
+    // Such a writer cannot check an expected hash.
+    BlockWriter writer(bool defer_hash = false);
 
     // Queries. All of these throw BlockError(invalid_hash) for a malformed hash.
     bool has(std::string_view hex) const;

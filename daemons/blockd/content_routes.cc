@@ -3,6 +3,7 @@
 #include "block_routes.hh"
 #include "content_reader.hh"
 #include "http_range.hh"
+#include "io_pool.hh"
 #include "manifest.hh"
 
 #include <chrono>
@@ -19,13 +20,14 @@ constexpr std::string_view kContentType = "application/octet-stream";
 // already committed when an upload dies stay (content-addressed, unreferenced: GC's job).
 class BlobSink : public http::BodySink {
 public:
-    BlobSink(BlockStore& blocks, BlockStore& manifests) : blocks_(blocks), manifests_(manifests) {}
+    BlobSink(BlockStore& blocks, BlockStore& manifests, IoPool& pool)
+        : blocks_(blocks), manifests_(manifests), pipeline_(pool, kFlushDepth) {}
 
     void data(std::string_view chunk) override {
         try {
             whole_.update(chunk);
             while (!chunk.empty()) {
-                if (!writer_) writer_.emplace(blocks_.writer());
+                if (!writer_) writer_.emplace(blocks_.writer(/*defer_hash=*/true));
                 std::size_t room = max_block_size - writer_->size();
                 std::size_t n = std::min(room, chunk.size());
                 writer_->append(chunk.substr(0, n));
@@ -40,6 +42,9 @@ public:
     http::Response finish() override {
         try {
             if (writer_ && writer_->size() > 0) commit_block();
+            // Every block hashed and durable before the manifest names them.
+            for (const auto& r : pipeline_.finish())
+                manifest_.blocks.push_back({r.hash, r.size});
             manifest_.sha256 = to_hex(whole_.finish());
             std::string encoded = manifest_.encode();
             std::string id = sha256_hex(encoded);
@@ -57,15 +62,22 @@ public:
     }
 
 private:
+    // The block's hash and flush (fsync, rename) run on the I/O pool while the loop goes on
+    // receiving; this thread only hashes the whole content.
     void commit_block() {
-        PutResult r = writer_->commit();
+        SealedBlock sealed = writer_->seal();
         writer_.reset();
-        manifest_.blocks.push_back({r.hash, r.size});
-        manifest_.size += r.size;
+        manifest_.size += sealed.size();
+        pipeline_.add(std::move(sealed));
     }
+
+    // Blocks of one upload flushing at once: enough to keep the disk busy while the loop
+    // receives the next 4 MiB, small enough that an abort waits for little.
+    static constexpr std::size_t kFlushDepth = 4;
 
     BlockStore& blocks_;
     BlockStore& manifests_;
+    CommitPipeline pipeline_; // declared before writer_: an abort waits for flushes first
     std::optional<BlockWriter> writer_;
     Sha256 whole_;
     Manifest manifest_;
@@ -198,12 +210,12 @@ void add_public_routes(http::Router& router, const BlockStore& blocks, const Blo
 }
 
 void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& manifests,
-                        ContentOptions options) {
+                        IoPool& pool, ContentOptions options) {
     auto opts = std::make_shared<ContentOptions>(std::move(options));
     router.add_stream(
         "POST", "/v1/blobs",
-        [&blocks, &manifests](http::Request&) -> std::unique_ptr<http::BodySink> {
-            return std::make_unique<BlobSink>(blocks, manifests);
+        [&blocks, &manifests, &pool](http::Request&) -> std::unique_ptr<http::BodySink> {
+            return std::make_unique<BlobSink>(blocks, manifests, pool);
         },
         opts->max_blob_bytes);
     // Walks both trees: O(blocks); fine for an operator's command, not for a hot path.

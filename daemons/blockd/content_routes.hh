@@ -25,8 +25,11 @@ struct ContentOptions {
     std::shared_ptr<const UrlSigner> signer;    // null: signed URLs are not configured
 };
 
+class IoPool;
+
+// `pool` flushes uploaded blocks while the next ones arrive.
 void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& manifests,
-                        ContentOptions options);
+                        IoPool& pool, ContentOptions options);
 
 // What blockd serves on TCP (public.listen): GET /healthz and the signed /c/ links only.
 void add_public_routes(http::Router& router, const BlockStore& blocks, const BlockStore& manifests,

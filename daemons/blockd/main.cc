@@ -6,6 +6,7 @@
 #include "content_routes.hh"
 #include "daemon/runtime.hh"
 #include "gc.hh"
+#include "io_pool.hh"
 #include "log/log.hh"
 #include "verify.hh"
 
@@ -20,8 +21,11 @@ std::unique_ptr<blockd::BlockStore> g_blocks;
 std::unique_ptr<blockd::BlockStore> g_manifests; // manifests are content-addressed too
 http::Router g_public;
 std::unique_ptr<blockd::GarbageCollector> g_gc;
+std::unique_ptr<blockd::IoPool> g_io;
 
 void extend_schema(config::Schema& s) {
+    s.integer("store.io_threads", 4, 1, 64, false,
+              "threads that flush uploaded blocks to disk (fsync, rename) off the event loop");
     s.integer("upload.max_blob_bytes", 17179869184LL, 0, 1099511627776LL, false,
               "largest body of POST /v1/blobs; larger ones get 413");
     s.string("content.cache_control", "public, max-age=31536000, immutable", true,
@@ -58,7 +62,9 @@ void start(daemon::Runtime& rt) {
     blockd::ContentOptions options{
         static_cast<std::uint64_t>(rt.config().integer("upload.max_blob_bytes")),
         [&rt] { return rt.config().string("content.cache_control"); }, signer};
-    blockd::add_content_routes(rt.control_router(), *g_blocks, *g_manifests, options);
+    g_io = std::make_unique<blockd::IoPool>(
+        static_cast<unsigned>(rt.config().integer("store.io_threads")));
+    blockd::add_content_routes(rt.control_router(), *g_blocks, *g_manifests, *g_io, options);
     auto max_verify = static_cast<std::uint64_t>(rt.config().integer("verify.max_bytes"));
     const auto& db_dir = rt.config().string("verify.clamav_db_dir");
     auto scanner = blockd::Scanner::load_if_present(db_dir, max_verify);

@@ -1,32 +1,63 @@
 #include "sha256.hh"
 
-#include <sodium.h>
+#include <new>
+#include <openssl/evp.h>
+#include <stdexcept>
+#include <utility>
 
 namespace strata::blockd {
 
-static_assert(sizeof(crypto_hash_sha256_state) <= 128, "Sha256 state buffer too small");
-
 namespace {
-crypto_hash_sha256_state* st(unsigned char* p) {
-    return reinterpret_cast<crypto_hash_sha256_state*>(p);
+
+// Fetched once: EVP_get_digestbyname-style lookups per hasher cost more than small blocks.
+const EVP_MD* sha256_md() {
+    static const EVP_MD* md = [] {
+        const EVP_MD* m = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+        if (!m) throw std::runtime_error("OpenSSL has no SHA-256");
+        return m;
+    }();
+    return md;
 }
+
+EVP_MD_CTX* ctx(void* p) {
+    return static_cast<EVP_MD_CTX*>(p);
+}
+
 } // namespace
 
-Sha256::Sha256() {
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+    if (!ctx_) throw std::bad_alloc();
     reset();
 }
 
+Sha256::~Sha256() {
+    EVP_MD_CTX_free(ctx(ctx_));
+}
+
+Sha256::Sha256(Sha256&& o) noexcept : ctx_(std::exchange(o.ctx_, nullptr)) {}
+
+Sha256& Sha256::operator=(Sha256&& o) noexcept {
+    if (this != &o) {
+        EVP_MD_CTX_free(ctx(ctx_));
+        ctx_ = std::exchange(o.ctx_, nullptr);
+    }
+    return *this;
+}
+
 void Sha256::reset() {
-    crypto_hash_sha256_init(st(state_));
+    if (EVP_DigestInit_ex2(ctx(ctx_), sha256_md(), nullptr) != 1)
+        throw std::runtime_error("OpenSSL SHA-256 init failed");
 }
 
 void Sha256::update(const void* data, std::size_t len) {
-    crypto_hash_sha256_update(st(state_), static_cast<const unsigned char*>(data), len);
+    // Cannot fail for a software digest once initialised.
+    EVP_DigestUpdate(ctx(ctx_), data, len);
 }
 
 Digest Sha256::finish() {
     Digest d{};
-    crypto_hash_sha256_final(st(state_), d.data());
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(ctx(ctx_), d.data(), &n);
     return d;
 }
 

@@ -1,8 +1,8 @@
 // SHA-256 for strata-blockd: a streaming hasher and hex helpers.
 //
-// Backed by libsodium's crypto_hash_sha256 (already a Strata dependency). Kept behind this
-// small interface so the implementation can be swapped (e.g. for OpenSSL EVP with SHA-NI)
-// without touching the block store.
+// Backed by OpenSSL's EVP SHA-256, which uses the CPU's SHA extensions (SHA-NI) or AVX2
+// where present: ingest hashes every byte twice (per block and whole content), so this is
+// the hot loop of uploads (about 3x libsodium's portable code on x86-64 with SHA-NI).
 #pragma once
 
 #include <array>
@@ -17,6 +17,12 @@ using Digest = std::array<std::uint8_t, 32>;
 class Sha256 {
 public:
     Sha256();
+    ~Sha256();
+    Sha256(Sha256&& o) noexcept;
+    Sha256& operator=(Sha256&& o) noexcept;
+    Sha256(const Sha256&) = delete;
+    Sha256& operator=(const Sha256&) = delete;
+
     void update(const void* data, std::size_t len);
     void update(std::string_view data) { update(data.data(), data.size()); }
     // Finishes the hash; the object must not be updated afterwards (call reset() to reuse).
@@ -24,7 +30,7 @@ public:
     void reset();
 
 private:
-    alignas(16) unsigned char state_[128];
+    void* ctx_ = nullptr; // EVP_MD_CTX*, kept opaque so OpenSSL's headers stay out of here
 };
 
 // Lowercase hex of a digest (64 characters).

@@ -426,3 +426,46 @@ Test(block_store, disk_full) {
     cr_assert(st.put(sha256_hex(small), small).stored);
     cr_assert(st.verify(sha256_hex(small)));
 }
+
+// seal() + install(): the two halves of commit() that the blob upload splits across threads.
+Test(block_store, sealed_block_install_and_drop) {
+    BlockStore store(g_dir);
+    std::string data = pattern(3 * 1024 * 1024 + 17, 7);
+    std::string hex = sha256_hex(data);
+
+    BlockWriter deferred = store.writer(/*defer_hash=*/true);
+    deferred.append(std::string_view(data).substr(0, 1000000));
+    deferred.append(std::string_view(data).substr(1000000));
+    SealedBlock sealed = deferred.seal();
+    cr_expect(sealed.hash().empty(), "a deferred writer knows no hash before install()");
+    cr_expect(!store.has(hex), "a sealed block is not visible yet");
+    PutResult r = sealed.install();
+    cr_expect_eq(r.hash, hex, "install() hashes the content read back");
+    cr_expect(r.stored && store.has(hex) && read_file(store.block_path(hex)) == data);
+
+    // The same content again: dropped as a duplicate, nothing left in tmp.
+    BlockWriter again = store.writer(true);
+    again.append(data);
+    PutResult r2 = again.seal().install();
+    cr_expect(r2.existed && !r2.stored && r2.hash == hex);
+
+    // Destroyed without install(): the temp file goes.
+    {
+        BlockWriter w = store.writer(true);
+        w.append("abandoned");
+        SealedBlock s = w.seal();
+    }
+    cr_expect_eq(count_files(g_dir / "tmp"), 0u, "no temp file survives");
+    cr_expect(!store.has(sha256_hex("abandoned")));
+
+    // A deferred writer cannot check an expected hash; it refuses instead of storing.
+    BlockWriter w = store.writer(true);
+    w.append("x");
+    bool refused = false;
+    try {
+        w.seal(sha256_hex("x"));
+    } catch (const BlockError&) {
+        refused = true;
+    }
+    cr_expect(refused && count_files(g_dir / "tmp") == 0);
+}

@@ -25,6 +25,9 @@ struct Pending {
 };
 
 constexpr std::size_t kMaxDiscardBytes = 1 << 20;
+// Room for request bodies in each connection's memory pool, beyond the headers: uploads
+// arrive in chunks of about this size (8 KiB chunks cost a recv, a write and a loop turn each).
+constexpr std::size_t kBodyBufferBytes = 256 * 1024;
 
 MHD_Result collect(void* cls, MHD_ValueKind, const char* key, const char* value) {
     static_cast<std::multimap<std::string, std::string, CaseLess>*>(cls)->emplace(key, value ? value
@@ -134,6 +137,15 @@ struct Server::Endpoint {
         MHD_get_connection_values(connection, MHD_HEADER_KIND, collect, &req.headers);
         MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, collect_query, &req.query);
         req.peer = peer_of(connection);
+        // MHD's pool also holds the body read buffer (see serve()), so the header limit is
+        // enforced here: request line plus "name: value\r\n" for every header.
+        std::size_t head = req.method.size() + req.path.size() + req.version.size() + 4;
+        for (const auto& [k, v] : req.headers)
+            head += k.size() + v.size() + 4;
+        if (head > server->limits_.max_header_bytes)
+            return finish(connection, p,
+                          Response::error(431, "headers_too_large",
+                                          "request line and headers exceed the limit"));
         p.route = server->router_.resolve(req);
         if (p.route.error) return finish(connection, p, *p.route.error);
         p.limit = p.route.stream && p.route.stream_max_body ? p.route.stream_max_body
@@ -261,7 +273,8 @@ void Server::serve(int listen_fd) {
         MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_CONNECTION_LIMIT,
         static_cast<unsigned>(limits_.connection_limit), MHD_OPTION_CONNECTION_TIMEOUT,
         static_cast<unsigned>(limits_.idle_timeout_seconds), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        static_cast<size_t>(limits_.max_header_bytes), MHD_OPTION_NOTIFY_COMPLETED,
+        static_cast<size_t>(limits_.max_header_bytes + kBodyBufferBytes),
+        MHD_OPTION_CONNECTION_MEMORY_INCREMENT, kBodyBufferBytes / 2, MHD_OPTION_NOTIFY_COMPLETED,
         &Endpoint::on_completed, nullptr, MHD_OPTION_END);
     if (!ep->mhd)
         throw std::runtime_error("libmicrohttpd cannot serve on fd " + std::to_string(listen_fd));
