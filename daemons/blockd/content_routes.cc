@@ -1,11 +1,12 @@
 #include "content_routes.hh"
 
 #include "block_routes.hh"
-#include "content_reader.hh"
+#include "content_cache.hh"
 #include "http_range.hh"
 #include "io_pool.hh"
 #include "manifest.hh"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <unistd.h>
@@ -87,21 +88,44 @@ std::optional<std::string_view> header(const http::Request& r, std::string_view 
     return r.header(name);
 }
 
-http::Response serve(const http::Request& req, const BlockStore& blocks,
-                     const BlockStore& manifests, const ContentOptions& options) {
+// Appends the content bytes [first, last] as file pieces, one per block touched.
+void add_content_pieces(http::Response& r, ContentCache& cache, const CachedContent& content,
+                        std::uint64_t first, std::uint64_t last) {
+    std::uint64_t block_start = 0;
+    for (const auto& b : content.manifest.blocks) {
+        std::uint64_t block_end = block_start + b.size; // exclusive
+        if (block_end > first && block_start <= last) {
+            auto file = cache.block(b.sha256);
+            if (!file)
+                throw http::Error(500, "missing_block",
+                                  "block " + b.sha256 + " of " + content.id + " is missing");
+            std::uint64_t from = std::max(first, block_start) - block_start;
+            std::uint64_t to = std::min(last + 1, block_end) - block_start;
+            r.pieces.push_back(http::BodyPiece{{}, std::move(file), from, to - from});
+        }
+        if (block_end > last) break;
+        block_start = block_end;
+    }
+}
+
+http::Response serve(const http::Request& req, ContentCache& cache, const ContentOptions& options) {
     const std::string& id = req.params.at("id");
     if (!is_valid_hash(id))
         throw http::Error(400, "invalid_id", "content ids are 64 lowercase hex digits");
-    auto info = manifests.stat(id);
-    if (!info) throw http::Error(404, "not_found", "no content " + id);
-    auto manifest = load_manifest(manifests, *info);
-    if (!manifest) throw http::Error(500, "bad_manifest", "manifest " + id + " is damaged");
-
-    std::string etag = "\"" + manifest->sha256 + "\"";
-    std::time_t modified = std::chrono::system_clock::to_time_t(info->mtime);
+    std::shared_ptr<const CachedContent> content;
+    switch (cache.content(id, content)) {
+    case ContentCache::Lookup::found:
+        break;
+    case ContentCache::Lookup::missing:
+        throw http::Error(404, "not_found", "no content " + id);
+    case ContentCache::Lookup::damaged:
+        throw http::Error(500, "bad_manifest", "manifest " + id + " is damaged");
+    }
+    const std::string& etag = content->etag;
+    const std::time_t modified = content->modified;
     auto common = [&](http::Response& r) {
         r.headers.emplace("ETag", etag);
-        r.headers.emplace("Last-Modified", format_http_date(modified));
+        r.headers.emplace("Last-Modified", content->last_modified);
         r.headers.emplace("Cache-Control", options.cache_control());
         r.headers.emplace("Accept-Ranges", "bytes");
     };
@@ -121,7 +145,7 @@ http::Response serve(const http::Request& req, const BlockStore& blocks,
         break;
     }
 
-    const std::uint64_t size = manifest->size;
+    const std::uint64_t size = content->manifest.size;
     RangeResult range;
     if (auto h = header(req, "Range")) {
         auto if_range = header(req, "If-Range");
@@ -135,38 +159,29 @@ http::Response serve(const http::Request& req, const BlockStore& blocks,
         return r;
     }
 
+    // The body is file pieces straight from the blocks (sendfile on the content engine).
     http::Response r;
     common(r);
-    bool single_block = manifest->blocks.size() == 1;
-    auto reader = std::make_shared<ContentReader>(blocks, *manifest);
+    r.has_pieces = true;
     if (range.status != RangeStatus::satisfiable || range.ranges.size() == 1) {
-        ByteRange whole{0, size ? size - 1 : 0};
         bool partial = range.status == RangeStatus::satisfiable;
-        ByteRange span = partial ? range.ranges[0] : whole;
         r.status = partial ? 206 : 200;
         r.headers.emplace("Content-Type", kContentType);
-        if (partial) r.headers.emplace("Content-Range", content_range(span, size));
+        if (partial) r.headers.emplace("Content-Range", content_range(range.ranges[0], size));
         if (size == 0) return r;
-        if (single_block) { // zero-copy: sendfile straight from the block file
-            int bfd = blocks.open_read(manifest->blocks[0].sha256);
-            if (bfd < 0)
-                throw http::Error(500, "missing_block", "a block of " + id + " is missing");
-            r.file = http::FileBody{bfd, span.first, span.size()};
-            return r;
-        }
-        reader->add_range(span.first, span.last);
-        r.reader = reader;
+        ByteRange span = partial ? range.ranges[0] : ByteRange{0, size - 1};
+        add_content_pieces(r, cache, *content, span.first, span.last);
         return r;
     }
     std::string boundary = multipart_boundary();
     for (const auto& part : range.ranges) {
-        reader->add_literal(multipart_part_header(boundary, kContentType, part, size));
-        reader->add_range(part.first, part.last);
+        r.pieces.push_back(
+            http::BodyPiece{multipart_part_header(boundary, kContentType, part, size)});
+        add_content_pieces(r, cache, *content, part.first, part.last);
     }
-    reader->add_literal(multipart_trailer(boundary));
+    r.pieces.push_back(http::BodyPiece{multipart_trailer(boundary)});
     r.status = 206;
     r.headers.emplace("Content-Type", multipart_content_type(boundary));
-    r.reader = reader;
     return r;
 }
 
@@ -174,9 +189,9 @@ http::Response serve(const http::Request& req, const BlockStore& blocks,
 
 namespace {
 
-void add_signed_route(http::Router& router, const BlockStore& blocks, const BlockStore& manifests,
+void add_signed_route(http::Router& router, ContentCache& cache,
                       std::shared_ptr<const ContentOptions> opts) {
-    router.get("/c/{id}", [&blocks, &manifests, opts](http::Request& req) {
+    router.get("/c/{id}", [&cache, opts](http::Request& req) {
         if (!opts->signer)
             throw http::Error(503, "signing_not_configured",
                               "signed URLs need signing.key_file (see blockd.conf(5))");
@@ -195,22 +210,21 @@ void add_signed_route(http::Router& router, const BlockStore& blocks, const Bloc
         case UrlSigner::Verdict::malformed:
             throw http::Error(400, "bad_link", "expected /c/ID?exp=UNIX_SECONDS&sig=HEX");
         }
-        return serve(req, blocks, manifests, *opts);
+        return serve(req, cache, *opts);
     });
 }
 
 } // namespace
 
-void add_public_routes(http::Router& router, const BlockStore& blocks, const BlockStore& manifests,
-                       const ContentOptions& options) {
+void add_public_routes(http::Router& router, ContentCache& cache, const ContentOptions& options) {
     router.get("/healthz", [](http::Request&) {
         return http::Response::json(200, {{"status", "ok"}});
     });
-    add_signed_route(router, blocks, manifests, std::make_shared<ContentOptions>(options));
+    add_signed_route(router, cache, std::make_shared<ContentOptions>(options));
 }
 
 void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& manifests,
-                        IoPool& pool, ContentOptions options) {
+                        ContentCache& cache, IoPool& pool, ContentOptions options) {
     auto opts = std::make_shared<ContentOptions>(std::move(options));
     router.add_stream(
         "POST", "/v1/blobs",
@@ -235,10 +249,9 @@ void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& ma
                                           {"logical_bytes", logical},
                                           {"dedupe_ratio", ratio}});
     });
-    router.get("/v1/content/{id}", [&blocks, &manifests, opts](http::Request& req) {
-        return serve(req, blocks, manifests, *opts);
-    });
-    add_signed_route(router, blocks, manifests, opts);
+    router.get("/v1/content/{id}",
+               [&cache, opts](http::Request& req) { return serve(req, cache, *opts); });
+    add_signed_route(router, cache, opts);
     router.post("/v1/sign", [opts](http::Request& req) {
         if (!opts->signer)
             throw http::Error(503, "signing_not_configured",

@@ -26,13 +26,14 @@ struct ContentOptions {
 };
 
 class IoPool;
+class ContentCache;
 
-// `pool` flushes uploaded blocks while the next ones arrive.
+// `pool` flushes uploaded blocks while the next ones arrive; `cache` holds manifests and
+// open blocks for serving.
 void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& manifests,
-                        IoPool& pool, ContentOptions options);
+                        ContentCache& cache, IoPool& pool, ContentOptions options);
 
 // What blockd serves on TCP (public.listen): GET /healthz and the signed /c/ links only.
-void add_public_routes(http::Router& router, const BlockStore& blocks, const BlockStore& manifests,
-                       const ContentOptions& options);
+void add_public_routes(http::Router& router, ContentCache& cache, const ContentOptions& options);
 
 } // namespace strata::blockd

@@ -133,7 +133,9 @@ GcSweepResult GarbageCollector::sweep(bool dry_run, std::optional<std::uint64_t>
             if (dry_run) return true;
             auto now = store.stat(seen.hash);
             if (!now || now->mtime > cutoff) return false;
-            return store.remove(seen.hash);
+            if (!store.remove(seen.hash)) return false;
+            if (on_remove_) on_remove_(seen.hash);
+            return true;
         };
 
         // Manifests: marked or young ones are live, and so are the blocks they list.

@@ -142,6 +142,10 @@ public:
 
     std::chrono::seconds grace() const noexcept { return grace_; }
 
+    // Called (from the sweeping thread) for every manifest or block a sweep removed, so
+    // caches of them can drop theirs. Set before the first sweep.
+    void on_remove(std::function<void(std::string_view hash)> fn) { on_remove_ = std::move(fn); }
+
 private:
     using Key = std::array<unsigned char, 32>;
     struct KeyHash {
@@ -165,6 +169,7 @@ private:
     KeySet marked_;      // manifest ids
     KeySet live_blocks_; // blocks listed by marked manifests
     std::optional<GcSweepResult> last_sweep_;
+    std::function<void(std::string_view)> on_remove_;
 };
 
 // Registers the /v1/gc routes above. gc must outlive the router.

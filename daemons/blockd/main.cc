@@ -3,6 +3,7 @@
 // and Range requests, on top of the common daemon runtime; verification (type, malware scan),
 // signed URLs, GC, the S3 API and the edge cache are not implemented yet.
 #include "block_routes.hh"
+#include "content_cache.hh"
 #include "content_routes.hh"
 #include "daemon/runtime.hh"
 #include "gc.hh"
@@ -22,12 +23,17 @@ std::unique_ptr<blockd::BlockStore> g_manifests; // manifests are content-addres
 http::Router g_public;
 std::unique_ptr<blockd::GarbageCollector> g_gc;
 std::unique_ptr<blockd::IoPool> g_io;
+std::unique_ptr<blockd::ContentCache> g_cache;
 
 void extend_schema(config::Schema& s) {
     s.integer("store.io_threads", 4, 1, 64, false,
               "threads that flush uploaded blocks to disk (fsync, rename) off the event loop");
     s.integer("upload.max_blob_bytes", 17179869184LL, 0, 1099511627776LL, false,
               "largest body of POST /v1/blobs; larger ones get 413");
+    s.integer("content.cached_manifests", 65536, 0, 16777216, false,
+              "decoded manifests kept in memory for serving (LRU; about 400 bytes each)");
+    s.integer("content.open_blocks", 1024, 0, 65536, false,
+              "block files kept open for serving (LRU; each holds one file descriptor)");
     s.string("content.cache_control", "public, max-age=31536000, immutable", true,
              "Cache-Control of /v1/content/ responses");
     s.integer("verify.max_bytes", 17179869184LL, 0, 1099511627776LL, false,
@@ -64,7 +70,13 @@ void start(daemon::Runtime& rt) {
         [&rt] { return rt.config().string("content.cache_control"); }, signer};
     g_io = std::make_unique<blockd::IoPool>(
         static_cast<unsigned>(rt.config().integer("store.io_threads")));
-    blockd::add_content_routes(rt.control_router(), *g_blocks, *g_manifests, *g_io, options);
+    g_cache = std::make_unique<blockd::ContentCache>(
+        *g_blocks, *g_manifests,
+        static_cast<std::size_t>(rt.config().integer("content.cached_manifests")),
+        static_cast<std::size_t>(rt.config().integer("content.open_blocks")));
+    g_gc->on_remove([](std::string_view hash) { g_cache->forget(hash); });
+    blockd::add_content_routes(rt.control_router(), *g_blocks, *g_manifests, *g_cache, *g_io,
+                               options);
     auto max_verify = static_cast<std::uint64_t>(rt.config().integer("verify.max_bytes"));
     const auto& db_dir = rt.config().string("verify.clamav_db_dir");
     auto scanner = blockd::Scanner::load_if_present(db_dir, max_verify);
@@ -76,8 +88,8 @@ void start(daemon::Runtime& rt) {
         {max_verify, rt.config().string_list("verify.allowed_types"), scanner});
     const auto& listen = rt.config().string_list("public.listen");
     if (!listen.empty()) {
-        blockd::add_public_routes(g_public, *g_blocks, *g_manifests, options);
-        rt.add_listener("public", listen, g_public);
+        blockd::add_public_routes(g_public, *g_cache, options);
+        rt.add_listener("public", listen, g_public, daemon::Runtime::Engine::content);
     }
 }
 

@@ -4,10 +4,12 @@
 #include "daemon/identity.hh"
 #include "daemon/notify.hh"
 #include "daemon/options.hh"
+#include "http/content_server.hh"
 #include "http/listen.hh"
 #include "log/log.hh"
 #include "strata_build_config.h"
 
+#include <charconv>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -103,8 +105,8 @@ http::Limits Runtime::limits() const {
 }
 
 void Runtime::add_listener(std::string fd_name, std::vector<std::string> addresses,
-                           const http::Router& router) {
-    listeners_.push_back({std::move(fd_name), std::move(addresses), &router});
+                           const http::Router& router, Engine engine) {
+    listeners_.push_back({std::move(fd_name), std::move(addresses), &router, engine});
 }
 
 std::optional<Identity> Runtime::target_identity() const {
@@ -150,7 +152,11 @@ void Runtime::take_sockets() {
     servers_.push_back(std::move(control));
 
     for (const auto& l : listeners_) {
-        auto server = std::make_unique<http::Server>(&loop_, *l.router, lim);
+        std::unique_ptr<http::ServerBase> server;
+        if (l.engine == Engine::content)
+            server = std::make_unique<http::ContentServer>(&loop_, *l.router, lim);
+        else
+            server = std::make_unique<http::Server>(&loop_, *l.router, lim);
         auto lfds = activated.take(l.fd_name);
         if (lfds.empty()) {
             for (const auto& address : l.addresses) {
@@ -169,9 +175,14 @@ void Runtime::take_sockets() {
     activated.close_leftovers();
 
     for (auto& server : servers_) {
-        server->set_observer([this](const http::Request&, int status, double seconds) {
-            requests_->with({std::to_string(status)}).inc();
-            request_seconds_->observe(seconds);
+        server->set_observer([this](const http::Exchange& x) {
+            std::string_view route = x.route.empty() ? std::string_view("none") : x.route;
+            char code[8];
+            auto [end, ec] = std::to_chars(code, code + sizeof code, x.status);
+            std::string_view status(code, static_cast<std::size_t>(end - code));
+            requests_->with({route, std::string_view(x.request.method), status}).inc();
+            request_seconds_->with({route}).observe(x.seconds);
+            if (x.body_bytes) response_bytes_->with({route}).inc(static_cast<double>(x.body_bytes));
         });
     }
 }
@@ -192,10 +203,16 @@ void Runtime::install_metrics() {
     metrics_.gauge_callback("strata_uptime_seconds", "Seconds since the daemon started", [this] {
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     });
+    // Routes are the patterns of the route table ("none" when nothing matched), so the label
+    // sets stay small whatever paths clients send.
     requests_ = &metrics_.counter_family("strata_http_requests_total",
-                                         "HTTP requests answered, by status code", {"code"});
-    request_seconds_ = &metrics_.histogram("strata_http_request_duration_seconds",
-                                           "Time from request headers to queued response");
+                                         "HTTP requests answered, by route, method and status",
+                                         {"route", "method", "code"});
+    request_seconds_ = &metrics_.histogram_family(
+        "strata_http_request_duration_seconds",
+        "Time from request headers to queued response, by route", {"route"});
+    response_bytes_ = &metrics_.counter_family("strata_http_response_body_bytes_total",
+                                               "Response body bytes sent, by route", {"route"});
     reloads_ = &metrics_.counter_family("strata_config_reloads_total",
                                         "Configuration reloads, by result", {"result"});
     metrics_.gauge_callback("strata_config_restart_pending",

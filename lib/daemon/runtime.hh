@@ -54,10 +54,15 @@ public:
     const Spec& spec() const { return spec_; }
     const StateDir* state_dir() const { return state_.get(); }
 
+    // Which HTTP engine serves a listener: the general one (libmicrohttpd: every route
+    // kind, streamed uploads) or the content one (http::ContentServer: GET/HEAD-heavy
+    // traffic with small request bodies, sendfile of several files per response).
+    enum class Engine { general, content };
+
     // An extra HTTP listener (e.g. gatewayd's public side): fds systemd passed under
     // `fd_name`, else the daemon binds `addresses` ("host:port").
     void add_listener(std::string fd_name, std::vector<std::string> addresses,
-                      const http::Router& router);
+                      const http::Router& router, Engine engine = Engine::general);
 
     // Reload from the same config path. Returns an error message, or nullopt on success.
     std::optional<std::string> reload();
@@ -73,6 +78,7 @@ private:
         std::string fd_name;
         std::vector<std::string> addresses;
         const http::Router* router;
+        Engine engine;
     };
 
     void open_state();
@@ -102,9 +108,10 @@ private:
     metrics::Registry metrics_;
     http::Router control_router_;
     std::vector<Listener> listeners_;
-    std::vector<std::unique_ptr<http::Server>> servers_;
+    std::vector<std::unique_ptr<http::ServerBase>> servers_;
     metrics::Family<metrics::Counter>* requests_ = nullptr;
-    metrics::Histogram* request_seconds_ = nullptr;
+    metrics::Family<metrics::Histogram>* request_seconds_ = nullptr;
+    metrics::Family<metrics::Counter>* response_bytes_ = nullptr;
     metrics::Family<metrics::Counter>* reloads_ = nullptr;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <strings.h>
+#include <unistd.h>
 
 namespace strata::http {
 
@@ -25,6 +26,22 @@ nlohmann::json Request::json() const {
     } catch (const nlohmann::json::parse_error& e) {
         throw Error(400, "bad_json", std::string("request body is not valid JSON: ") + e.what());
     }
+}
+
+OpenFile::~OpenFile() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+std::uint64_t Response::body_size() const {
+    if (has_pieces) {
+        std::uint64_t n = 0;
+        for (const auto& p : pieces)
+            n += p.size();
+        return n;
+    }
+    if (file) return file->length;
+    if (reader) return reader->size();
+    return body.size();
 }
 
 Response Response::json(int status, const nlohmann::json& value) {

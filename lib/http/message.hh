@@ -64,12 +64,43 @@ struct FileBody {
     std::uint64_t length = 0;
 };
 
+// An open read-only file shared by responses (and caches of open files); closed with the
+// last reference.
+class OpenFile {
+public:
+    explicit OpenFile(int fd) noexcept : fd_(fd) {}
+    ~OpenFile();
+    OpenFile(const OpenFile&) = delete;
+    OpenFile& operator=(const OpenFile&) = delete;
+    int fd() const noexcept { return fd_; }
+
+private:
+    int fd_;
+};
+
+// One piece of a body made of pieces: literal bytes, or `length` bytes of `file` at `offset`.
+struct BodyPiece {
+    std::string literal;
+    std::shared_ptr<const OpenFile> file; // null: the piece is `literal`
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+
+    std::uint64_t size() const { return file ? length : literal.size(); }
+};
+
 struct Response {
     int status = 200;
     Headers headers;
-    std::string body;                   // used when neither of the two below is set
+    std::string body;                   // used when none of the three below is set
     std::shared_ptr<BodyReader> reader; // streamed body
     std::optional<FileBody> file;       // zero-copy body
+    // A body of pieces in order (content spread over several files, multipart ranges): the
+    // content server sends file pieces with sendfile(2), the general one reads them.
+    std::vector<BodyPiece> pieces;
+    bool has_pieces = false; // pieces is the body (it may be empty: a zero-length body)
+
+    // Bytes of the body, whatever its form.
+    std::uint64_t body_size() const;
 
     static Response json(int status, const nlohmann::json& value);
     static Response text(int status, std::string body,

@@ -37,7 +37,7 @@ bool is_param(std::string_view seg) {
 } // namespace
 
 void Router::add(std::string method, std::string pattern, Handler handler) {
-    Route r{std::move(method), {}, std::move(handler)};
+    Route r{std::move(method), pattern, {}, std::move(handler)};
     for (auto seg : split(pattern))
         r.segments.emplace_back(seg);
     routes_.push_back(std::move(r));
@@ -68,7 +68,7 @@ bool Router::match(const Route& route, const std::vector<std::string_view>& path
 
 void Router::add_stream(std::string method, std::string pattern, StreamHandler handler,
                         std::uint64_t max_body_bytes) {
-    Route r{std::move(method), {}, nullptr, std::move(handler), max_body_bytes};
+    Route r{std::move(method), pattern, {}, nullptr, std::move(handler), max_body_bytes};
     for (auto seg : split(pattern))
         r.segments.emplace_back(seg);
     routes_.push_back(std::move(r));
@@ -88,6 +88,7 @@ RouteMatch Router::resolve(Request& request) const {
         }
         request.params = std::move(params);
         RouteMatch m;
+        m.pattern = &route.pattern;
         if (route.stream) {
             m.stream = &route.stream;
             m.stream_max_body = route.stream_max_body;

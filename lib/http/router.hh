@@ -33,8 +33,9 @@ using StreamHandler = std::function<std::unique_ptr<BodySink>(Request&)>;
 struct RouteMatch {
     const Handler* handler = nullptr;
     const StreamHandler* stream = nullptr;
-    std::uint64_t stream_max_body = 0; // 0: the server's limit
-    std::optional<Response> error;     // 404 / 405
+    const std::string* pattern = nullptr; // of the matched route (metrics labels)
+    std::uint64_t stream_max_body = 0;    // 0: the server's limit
+    std::optional<Response> error;        // 404 / 405
 };
 
 // Runs fn; http::Error becomes its response, any other exception a 500.
@@ -61,6 +62,7 @@ public:
 private:
     struct Route {
         std::string method;
+        std::string pattern;
         std::vector<std::string> segments;
         Handler handler;
         StreamHandler stream;

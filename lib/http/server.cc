@@ -1,5 +1,8 @@
 #include "http/server.hh"
 
+#include <algorithm>
+#include <cstring>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <stdexcept>
 #include <string>
@@ -70,7 +73,56 @@ void free_reader(void* cls) {
     delete static_cast<std::shared_ptr<BodyReader>*>(cls);
 }
 
+// A body of pieces read on demand (the general server cannot sendfile several files).
+class PiecesReader : public BodyReader {
+public:
+    explicit PiecesReader(std::vector<BodyPiece> pieces) : pieces_(std::move(pieces)) {
+        for (const auto& p : pieces_) {
+            starts_.push_back(size_);
+            size_ += p.size();
+        }
+    }
+    std::uint64_t size() const override { return size_; }
+    std::size_t read(std::uint64_t offset, std::span<char> buf) override {
+        auto it = std::upper_bound(starts_.begin(), starts_.end(), offset);
+        std::size_t i = static_cast<std::size_t>(it - starts_.begin()) - 1;
+        const BodyPiece& p = pieces_[i];
+        std::uint64_t within = offset - starts_[i];
+        std::size_t n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), p.size() - within));
+        if (!p.file) {
+            std::memcpy(buf.data(), p.literal.data() + within, n);
+            return n;
+        }
+        ssize_t got = ::pread(p.file->fd(), buf.data(), n, static_cast<off_t>(p.offset + within));
+        if (got <= 0) throw std::runtime_error("short read of a response body file");
+        return static_cast<std::size_t>(got);
+    }
+
+private:
+    std::vector<BodyPiece> pieces_;
+    std::vector<std::uint64_t> starts_;
+    std::uint64_t size_ = 0;
+};
+
 MHD_Response* make_response(const Response& response) {
+    if (response.has_pieces) {
+        if (response.pieces.size() == 1 && response.pieces[0].file) {
+            // One file slice: sendfile(2) by MHD, on a dup (MHD closes the fd it is given).
+            const BodyPiece& p = response.pieces[0];
+            int fd = ::fcntl(p.file->fd(), F_DUPFD_CLOEXEC, 0);
+            if (fd < 0) return nullptr;
+            MHD_Response* r = MHD_create_response_from_fd_at_offset64(p.length, fd, p.offset);
+            if (!r) close(fd);
+            return r;
+        }
+        auto* holder =
+            new std::shared_ptr<BodyReader>(std::make_shared<PiecesReader>(response.pieces));
+        MHD_Response* r = MHD_create_response_from_callback((*holder)->size(), 64 * 1024, read_body,
+                                                            holder, free_reader);
+        if (!r) delete holder;
+        return r;
+    }
     if (response.file) {
         // MHD sends with sendfile(2) where it can and closes the fd with the response.
         MHD_Response* r = MHD_create_response_from_fd_at_offset64(
@@ -222,7 +274,12 @@ struct Server::Endpoint {
         MHD_Result rc = send(connection, response);
         if (server->observer_) {
             double seconds = std::chrono::duration<double>(Clock::now() - pending.started).count();
-            server->observer_(pending.request, response.status, seconds);
+            bool bodyless = pending.request.method == "HEAD" || response.status == 304 ||
+                            response.status == 204 || response.status < 200;
+            server->observer_(
+                Exchange{pending.request,
+                         pending.route.pattern ? *pending.route.pattern : std::string_view(),
+                         response.status, bodyless ? 0 : response.body_size(), seconds});
         }
         return rc;
     }

@@ -21,25 +21,41 @@ struct Limits {
     unsigned idle_timeout_seconds = 60;
 };
 
-// Called after every answered request (metrics, access logs).
-using RequestObserver = std::function<void(const Request&, int status, double seconds)>;
+// What an observer learns of each answered request (metrics, access logs).
+struct Exchange {
+    const Request& request;
+    std::string_view route; // the matched route's pattern ("/v1/blocks/{sha256}"); "" if none
+    int status;
+    std::uint64_t body_bytes; // response body bytes queued (0 for HEAD, 304, ...)
+    double seconds;           // from request headers to queued response
+};
+using RequestObserver = std::function<void(const Exchange&)>;
 
-class Server {
+// What the daemon runtime needs of an HTTP server, whichever engine it is.
+class ServerBase {
+public:
+    virtual ~ServerBase() = default;
+    // Serves on an already bound and listening socket. The server owns the fd from now on.
+    virtual void serve(int listen_fd) = 0;
+    // Applied to requests that start after the call (reload).
+    virtual void set_max_body_bytes(std::size_t bytes) = 0;
+    virtual void set_observer(RequestObserver observer) = 0;
+    // Stops accepting, closes connections, releases sockets. Idempotent.
+    virtual void stop() = 0;
+};
+
+// The general engine: every route kind (streamed uploads, readers, files).
+class Server : public ServerBase {
 public:
     Server(uv_loop_t* loop, const Router& router, Limits limits);
-    ~Server();
+    ~Server() override;
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    // Serves on an already bound and listening socket. The server owns the fd from now on.
-    void serve(int listen_fd);
-
-    // Applied to requests that start after the call (reload).
-    void set_max_body_bytes(std::size_t bytes);
-    void set_observer(RequestObserver observer);
-
-    // Stops accepting, closes connections, releases sockets. Idempotent.
-    void stop();
+    void serve(int listen_fd) override;
+    void set_max_body_bytes(std::size_t bytes) override;
+    void set_observer(RequestObserver observer) override;
+    void stop() override;
 
     struct Endpoint; // one MHD daemon + its uv handles
 private:

@@ -108,7 +108,7 @@ struct Fixture {
         limits.max_header_bytes = 8192;
         limits.max_body_bytes = 1000;
         server = std::make_unique<http::Server>(&loop, router, limits);
-        server->set_observer([this](const http::Request&, int, double) { ++observed; });
+        server->set_observer([this](const http::Exchange&) { ++observed; });
         server->serve(http::listen_unix(sock, 0600, static_cast<gid_t>(-1)));
         int tfd = http::listen_tcp("127.0.0.1:0");
         tcp_port = http::bound_port(tfd);

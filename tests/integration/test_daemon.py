@@ -112,7 +112,8 @@ metrics = metrics.decode()
 t.ok(st == 200 and headers.get("Content-Type", "").startswith("text/plain; version=0.0.4")
      and f'strata_build_info{{daemon="{name}",version="0.1.0"}} 1' in metrics
      and "strata_uptime_seconds " in metrics
-     and 'strata_http_requests_total{code="200"}' in metrics, "/metrics", metrics)
+     and 'strata_http_requests_total{route="/healthz",method="GET",code="200"}' in metrics,
+     "/metrics", metrics)
 st, _, body = request(daemon.sock, "GET", "/nope")
 t.ok(st == 404 and b'"code":"not_found"' in body, "unknown path: 404 in the error shape", body)
 mode = os.stat(daemon.sock).st_mode & 0o777

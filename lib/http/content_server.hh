@@ -1,0 +1,55 @@
+// The content engine: an event-driven HTTP/1.1 server on the daemon's libuv loop, built for
+// serving stored bytes fast (blockd's signed links, later the edge cache): keep-alive and
+// pipelining, bodies of several file pieces sent with sendfile(2) straight from the page
+// cache, small bodies copied into the same send as the headers, TCP_NODELAY with MSG_MORE
+// so headers and body leave together. Request bodies are buffered (up to max_body_bytes);
+// streamed uploads belong on the general engine (http::Server).
+//
+// Limits: max_header_bytes (431), max_body_bytes (413), connection_limit (further
+// connections are closed at once), idle_timeout_seconds (an idle keep-alive connection, a
+// request head or body still arriving, or a response the client stops reading, for longer
+// than this: the connection is closed, so slow clients cannot hold it).
+#pragma once
+
+#include "http/server.hh"
+
+#include <chrono>
+#include <memory>
+#include <unordered_set>
+
+namespace strata::http {
+
+class ContentServer : public ServerBase {
+public:
+    ContentServer(uv_loop_t* loop, const Router& router, Limits limits);
+    ~ContentServer() override;
+    ContentServer(const ContentServer&) = delete;
+    ContentServer& operator=(const ContentServer&) = delete;
+
+    void serve(int listen_fd) override;
+    void set_max_body_bytes(std::size_t bytes) override;
+    void set_observer(RequestObserver observer) override;
+    void stop() override;
+
+    std::size_t connections() const noexcept { return conns_.size(); }
+
+    struct Conn;
+    struct Acceptor;
+
+private:
+    friend struct Conn;
+    friend struct Acceptor;
+    void accept_from(Acceptor& a);
+    void sweep();
+    void forget(Conn* c);
+
+    uv_loop_t* loop_;
+    const Router& router_;
+    Limits limits_;
+    RequestObserver observer_;
+    std::vector<Acceptor*> acceptors_; // freed by their uv close callbacks
+    std::unordered_set<Conn*> conns_;  // likewise
+    uv_timer_t* sweeper_ = nullptr;
+};
+
+} // namespace strata::http

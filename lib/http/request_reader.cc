@@ -1,0 +1,161 @@
+#include "http/request_reader.hh"
+
+#include "http/target.hh"
+
+#include <http_parser.h>
+
+namespace strata::http {
+
+struct RequestReader::Parser {
+    http_parser p{};
+    http_parser_settings settings{};
+    RequestReader* owner = nullptr;
+
+    static RequestReader& of(http_parser* p) { return *static_cast<Parser*>(p->data)->owner; }
+
+    // Every byte of the head counts against the header limit, whatever part it is in.
+    static bool count(RequestReader& r, std::size_t n) {
+        r.head_bytes_ += n;
+        if (r.head_bytes_ <= r.max_head_) return true;
+        r.fail(431, "request line and headers exceed the limit");
+        return false;
+    }
+
+    Parser() {
+        settings.on_message_begin = [](http_parser* p) {
+            RequestReader& r = of(p);
+            r.request_ = Request{};
+            r.url_.clear();
+            r.field_.clear();
+            r.value_.clear();
+            r.in_value_ = false;
+            r.head_bytes_ = 0;
+            r.started_ = true;
+            return 0;
+        };
+        settings.on_url = [](http_parser* p, const char* at, size_t n) {
+            RequestReader& r = of(p);
+            if (!count(r, n)) return -1;
+            r.url_.append(at, n);
+            return 0;
+        };
+        settings.on_header_field = [](http_parser* p, const char* at, size_t n) {
+            RequestReader& r = of(p);
+            if (!count(r, n + 4)) return -1; // ": " and CRLF too
+            if (r.in_value_) r.commit_header();
+            r.field_.append(at, n);
+            return 0;
+        };
+        settings.on_header_value = [](http_parser* p, const char* at, size_t n) {
+            RequestReader& r = of(p);
+            if (!count(r, n)) return -1;
+            r.value_.append(at, n);
+            r.in_value_ = true;
+            return 0;
+        };
+        settings.on_headers_complete = [](http_parser* p) {
+            RequestReader& r = of(p);
+            if (!r.field_.empty()) r.commit_header();
+            auto target = parse_target(r.url_);
+            if (!target) {
+                r.fail(400, "malformed request target");
+                return -1;
+            }
+            r.request_.path = std::move(target->path);
+            r.request_.query = std::move(target->query);
+            r.request_.method = http_method_str(static_cast<http_method>(p->method));
+            r.request_.version =
+                "HTTP/" + std::to_string(p->http_major) + "." + std::to_string(p->http_minor);
+            if (p->http_major != 1) {
+                r.fail(505, "only HTTP/1.0 and HTTP/1.1 are served");
+                return -1;
+            }
+            // RFC 9112 3.2: a 1.1 request without exactly one Host is answered 400.
+            if (p->http_minor >= 1 && r.request_.headers.count("Host") != 1) {
+                r.fail(400, "an HTTP/1.1 request needs exactly one Host header");
+                return -1;
+            }
+            if (p->upgrade && p->method != HTTP_CONNECT) {
+                r.fail(501, "protocol upgrades are not served here");
+                return -1;
+            }
+            if (p->method == HTTP_CONNECT) {
+                r.fail(501, "CONNECT is not served");
+                return -1;
+            }
+            if ((p->flags & F_CONTENTLENGTH) && p->content_length > r.max_body_) {
+                r.fail(413, "request body exceeds the limit");
+                return -1;
+            }
+            return 0;
+        };
+        settings.on_body = [](http_parser* p, const char* at, size_t n) {
+            RequestReader& r = of(p);
+            if (r.request_.body.size() + n > r.max_body_) {
+                r.fail(413, "request body exceeds the limit");
+                return -1;
+            }
+            r.request_.body.append(at, n);
+            return 0;
+        };
+        settings.on_message_complete = [](http_parser* p) {
+            RequestReader& r = of(p);
+            r.keep_alive_ = http_should_keep_alive(p) != 0;
+            r.state_ = State::complete;
+            r.started_ = false;
+            http_parser_pause(p, 1); // one request at a time: the rest waits for take()
+            return 0;
+        };
+    }
+};
+
+RequestReader::RequestReader(std::size_t max_header_bytes, std::size_t max_body_bytes)
+    : parser_(std::make_unique<Parser>()), max_head_(max_header_bytes), max_body_(max_body_bytes) {
+    http_parser_init(&parser_->p, HTTP_REQUEST);
+    parser_->p.data = parser_.get();
+    parser_->owner = this;
+}
+
+RequestReader::~RequestReader() = default;
+
+void RequestReader::fail(int status, std::string message) {
+    if (state_ == State::error) return; // the first reason wins
+    state_ = State::error;
+    error_status_ = status;
+    error_message_ = std::move(message);
+}
+
+void RequestReader::commit_header() {
+    request_.headers.emplace(std::move(field_), std::move(value_));
+    field_.clear();
+    value_.clear();
+    in_value_ = false;
+}
+
+std::size_t RequestReader::feed(std::string_view data) {
+    if (state_ != State::need_more || data.empty()) return 0;
+    std::size_t n = http_parser_execute(&parser_->p, &parser_->settings, data.data(), data.size());
+    auto err = HTTP_PARSER_ERRNO(&parser_->p);
+    if (state_ == State::complete || state_ == State::error) return n;
+    if (err != HPE_OK) {
+        if (err == HPE_HEADER_OVERFLOW)
+            fail(431, "request line and headers exceed the limit");
+        else
+            fail(400, std::string("malformed request: ") + http_errno_description(err));
+        return n;
+    }
+    if (parser_->p.upgrade) fail(501, "protocol upgrades are not served here");
+    return n;
+}
+
+Request RequestReader::take() {
+    Request r = std::move(request_);
+    request_ = Request{};
+    if (state_ == State::complete) {
+        state_ = State::need_more;
+        http_parser_pause(&parser_->p, 0);
+    }
+    return r;
+}
+
+} // namespace strata::http
