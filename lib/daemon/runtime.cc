@@ -183,6 +183,8 @@ void Runtime::take_sockets() {
             requests_->with({route, std::string_view(x.request.method), status}).inc();
             request_seconds_->with({route}).observe(x.seconds);
             if (x.body_bytes) response_bytes_->with({route}).inc(static_cast<double>(x.body_bytes));
+            if (x.request_body_bytes)
+                request_bytes_->with({route}).inc(static_cast<double>(x.request_body_bytes));
         });
     }
 }
@@ -211,6 +213,8 @@ void Runtime::install_metrics() {
     request_seconds_ = &metrics_.histogram_family(
         "strata_http_request_duration_seconds",
         "Time from request headers to queued response, by route", {"route"});
+    request_bytes_ = &metrics_.counter_family("strata_http_request_body_bytes_total",
+                                              "Request body bytes received, by route", {"route"});
     response_bytes_ = &metrics_.counter_family("strata_http_response_body_bytes_total",
                                                "Response body bytes sent, by route", {"route"});
     reloads_ = &metrics_.counter_family("strata_config_reloads_total",

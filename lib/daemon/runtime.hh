@@ -112,6 +112,7 @@ private:
     metrics::Family<metrics::Counter>* requests_ = nullptr;
     metrics::Family<metrics::Histogram>* request_seconds_ = nullptr;
     metrics::Family<metrics::Counter>* response_bytes_ = nullptr;
+    metrics::Family<metrics::Counter>* request_bytes_ = nullptr;
     metrics::Family<metrics::Counter>* reloads_ = nullptr;
 };
 

@@ -276,10 +276,10 @@ struct Server::Endpoint {
             double seconds = std::chrono::duration<double>(Clock::now() - pending.started).count();
             bool bodyless = pending.request.method == "HEAD" || response.status == 304 ||
                             response.status == 204 || response.status < 200;
-            server->observer_(
-                Exchange{pending.request,
-                         pending.route.pattern ? *pending.route.pattern : std::string_view(),
-                         response.status, bodyless ? 0 : response.body_size(), seconds});
+            server->observer_(Exchange{
+                pending.request,
+                pending.route.pattern ? *pending.route.pattern : std::string_view(),
+                response.status, bodyless ? 0 : response.body_size(), seconds, pending.received});
         }
         return rc;
     }

@@ -26,8 +26,9 @@ struct Exchange {
     const Request& request;
     std::string_view route; // the matched route's pattern ("/v1/blocks/{sha256}"); "" if none
     int status;
-    std::uint64_t body_bytes; // response body bytes queued (0 for HEAD, 304, ...)
-    double seconds;           // from request headers to queued response
+    std::uint64_t body_bytes;             // response body bytes queued (0 for HEAD, 304, ...)
+    double seconds;                       // from request headers to queued response
+    std::uint64_t request_body_bytes = 0; // received, also of a request that failed
 };
 using RequestObserver = std::function<void(const Exchange&)>;
 

@@ -55,8 +55,9 @@ def spec_keys(name):
     if name == "gatewayd":
         keys["public"] = ["listen", "web_root"]
     if name == "blockd":
+        keys["store"] = ["io_threads"]
         keys["upload"] = ["max_blob_bytes"]
-        keys["content"] = ["cache_control"]
+        keys["content"] = ["cached_manifests", "open_blocks", "cache_control"]
         keys["signing"] = ["key_file"]
         keys["public"] = ["listen"]
         keys["verify"] = ["max_bytes", "allowed_types", "clamav_db_dir"]
