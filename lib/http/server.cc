@@ -24,7 +24,8 @@ struct Pending {
     std::uint64_t limit = 0;        // body bytes allowed
     std::uint64_t received = 0;
     std::optional<Response> failed; // decided while the body was still coming
-    std::size_t discarded = 0;
+    std::uint64_t discarded = 0;
+    std::uint64_t declared = 0; // Content-Length, when the request had one (within limit)
 };
 
 constexpr std::size_t kMaxDiscardBytes = 1 << 20;
@@ -204,8 +205,8 @@ struct Server::Endpoint {
                                                             : server->limits_.max_body_bytes;
         if (auto cl = req.header("Content-Length")) {
             try {
-                if (std::stoull(std::string(*cl)) > p.limit)
-                    return finish(connection, p, too_large());
+                p.declared = std::stoull(std::string(*cl));
+                if (p.declared > p.limit) return finish(connection, p, too_large());
             } catch (const std::exception&) {
                 // MHD itself rejects malformed Content-Length with 400 before we get here.
             }
@@ -228,9 +229,11 @@ struct Server::Endpoint {
     bool body(Pending& p, std::string_view chunk) {
         if (p.failed) {
             // MHD accepts a response only before or after the body, so the rest is read and
-            // dropped, up to kMaxDiscardBytes; past that the connection is closed unanswered.
+            // dropped, so the client gets the answer (a disk that filled mid-upload: 507). A
+            // body of known length, already checked against the limit, is read to its end;
+            // otherwise up to kMaxDiscardBytes, past which the connection closes unanswered.
             p.discarded += chunk.size();
-            return p.discarded <= kMaxDiscardBytes;
+            return p.discarded <= kMaxDiscardBytes || p.received + p.discarded <= p.declared;
         }
         p.received += chunk.size();
         if (p.received > p.limit) {
