@@ -5,6 +5,7 @@
 #include "http_range.hh"
 #include "io_pool.hh"
 #include "manifest.hh"
+#include "media_type.hh"
 
 #include <algorithm>
 #include <chrono>
@@ -15,18 +16,22 @@ namespace strata::blockd {
 
 namespace {
 
-constexpr std::string_view kContentType = "application/octet-stream";
+constexpr std::string_view kDefaultType = "application/octet-stream";
 
 // Splits a streamed body into blocks as it arrives: memory stays at one chunk. Blocks
 // already committed when an upload dies stay (content-addressed, unreferenced: GC's job).
 class BlobSink : public http::BodySink {
 public:
-    BlobSink(BlockStore& blocks, BlockStore& manifests, IoPool& pool)
-        : blocks_(blocks), manifests_(manifests), pipeline_(pool, kFlushDepth) {}
+    // declared_type: the media type the uploader gave (?type=), or empty to detect it.
+    BlobSink(BlockStore& blocks, BlockStore& manifests, IoPool& pool, std::string declared_type)
+        : blocks_(blocks), manifests_(manifests), pipeline_(pool, kFlushDepth),
+          declared_type_(std::move(declared_type)) {}
 
     void data(std::string_view chunk) override {
         try {
             whole_.update(chunk);
+            if (declared_type_.empty() && head_.size() < media_sniff_bytes)
+                head_.append(chunk.substr(0, media_sniff_bytes - head_.size()));
             while (!chunk.empty()) {
                 if (!writer_) writer_.emplace(blocks_.writer(/*defer_hash=*/true));
                 std::size_t room = max_block_size - writer_->size();
@@ -47,6 +52,7 @@ public:
             for (const auto& r : pipeline_.finish())
                 manifest_.blocks.push_back({r.hash, r.size});
             manifest_.sha256 = to_hex(whole_.finish());
+            manifest_.type = declared_type_.empty() ? detect_media_type(head_) : declared_type_;
             std::string encoded = manifest_.encode();
             std::string id = sha256_hex(encoded);
             manifests_.put(id, encoded);
@@ -55,6 +61,7 @@ public:
                 blocks.push_back({{"sha256", b.sha256}, {"size", b.size}});
             return http::Response::json(201, {{"id", id},
                                               {"size", manifest_.size},
+                                              {"type", manifest_.type},
                                               {"sha256", manifest_.sha256},
                                               {"blocks", blocks}});
         } catch (const BlockError& e) {
@@ -82,10 +89,21 @@ private:
     std::optional<BlockWriter> writer_;
     Sha256 whole_;
     Manifest manifest_;
+    std::string declared_type_;
+    std::string head_; // the first bytes, for libmagic
 };
 
 std::optional<std::string_view> header(const http::Request& r, std::string_view name) {
     return r.header(name);
+}
+
+// Content-Type of the stored type, and what keeps browsers from guessing another one or
+// running uploaded documents and scripts on this origin.
+void add_type_headers(http::Response& r, const std::string& type, bool with_type = true) {
+    if (with_type) r.headers.emplace("Content-Type", type);
+    r.headers.emplace("X-Content-Type-Options", "nosniff");
+    if (is_active_media_type(type))
+        r.headers.emplace("Content-Security-Policy", "sandbox; default-src 'none'");
 }
 
 // Appends the content bytes [first, last] as file pieces, one per block touched.
@@ -123,6 +141,8 @@ http::Response serve(const http::Request& req, ContentCache& cache, const Conten
     }
     const std::string& etag = content->etag;
     const std::time_t modified = content->modified;
+    const std::string& type =
+        content->manifest.type.empty() ? std::string(kDefaultType) : content->manifest.type;
     auto common = [&](http::Response& r) {
         r.headers.emplace("ETag", etag);
         r.headers.emplace("Last-Modified", content->last_modified);
@@ -166,7 +186,7 @@ http::Response serve(const http::Request& req, ContentCache& cache, const Conten
     if (range.status != RangeStatus::satisfiable || range.ranges.size() == 1) {
         bool partial = range.status == RangeStatus::satisfiable;
         r.status = partial ? 206 : 200;
-        r.headers.emplace("Content-Type", kContentType);
+        add_type_headers(r, type);
         if (partial) r.headers.emplace("Content-Range", content_range(range.ranges[0], size));
         if (size == 0) return r;
         ByteRange span = partial ? range.ranges[0] : ByteRange{0, size - 1};
@@ -175,13 +195,13 @@ http::Response serve(const http::Request& req, ContentCache& cache, const Conten
     }
     std::string boundary = multipart_boundary();
     for (const auto& part : range.ranges) {
-        r.pieces.push_back(
-            http::BodyPiece{multipart_part_header(boundary, kContentType, part, size)});
+        r.pieces.push_back(http::BodyPiece{multipart_part_header(boundary, type, part, size)});
         add_content_pieces(r, cache, *content, part.first, part.last);
     }
     r.pieces.push_back(http::BodyPiece{multipart_trailer(boundary)});
     r.status = 206;
     r.headers.emplace("Content-Type", multipart_content_type(boundary));
+    add_type_headers(r, type, /*with_type=*/false);
     return r;
 }
 
@@ -228,8 +248,16 @@ void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& ma
     auto opts = std::make_shared<ContentOptions>(std::move(options));
     router.add_stream(
         "POST", "/v1/blobs",
-        [&blocks, &manifests, &pool](http::Request&) -> std::unique_ptr<http::BodySink> {
-            return std::make_unique<BlobSink>(blocks, manifests, pool);
+        [&blocks, &manifests, &pool](http::Request& req) -> std::unique_ptr<http::BodySink> {
+            std::string type;
+            if (auto it = req.query.find("type"); it != req.query.end()) {
+                auto t = normalize_media_type(it->second);
+                if (!t)
+                    throw http::Error(400, "bad_type",
+                                      "type must be a media type such as video/mp4");
+                type = *t;
+            }
+            return std::make_unique<BlobSink>(blocks, manifests, pool, std::move(type));
         },
         opts->max_blob_bytes);
     // Walks both trees: O(blocks); fine for an operator's command, not for a hot path.

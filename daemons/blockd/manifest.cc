@@ -1,6 +1,7 @@
 #include "manifest.hh"
 
 #include "block_store.hh"
+#include "media_type.hh"
 #include "sha256.hh"
 
 #include <charconv>
@@ -11,6 +12,7 @@ namespace strata::blockd {
 std::string Manifest::encode() const {
     std::string out =
         "strata-manifest 1\nsize " + std::to_string(size) + "\nsha256 " + sha256 + "\n";
+    if (!type.empty()) out += "type " + type + "\n";
     for (const auto& b : blocks)
         out += "block " + b.sha256 + " " + std::to_string(b.size) + "\n";
     return out;
@@ -43,6 +45,10 @@ std::optional<Manifest> Manifest::decode(std::string_view text) {
         } else if (line.rfind("sha256 ", 0) == 0 && line_no == 3) {
             m.sha256 = std::string(line.substr(7));
             if (!is_valid_hash(m.sha256)) return std::nullopt;
+        } else if (line.rfind("type ", 0) == 0 && line_no == 4) {
+            auto t = normalize_media_type(line.substr(5));
+            if (!t || *t != line.substr(5)) return std::nullopt;
+            m.type = std::move(*t);
         } else if (line.rfind("block ", 0) == 0 && line_no > 3) {
             auto rest = line.substr(6);
             auto sp = rest.find(' ');

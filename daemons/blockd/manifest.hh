@@ -5,6 +5,7 @@
 //   strata-manifest 1
 //   size <bytes>
 //   sha256 <hex of the whole content>
+//   type <media type>          (optional: the Content-Type it is served with)
 //   block <hex> <bytes>        (repeated, in order)
 #pragma once
 
@@ -24,6 +25,7 @@ struct ManifestBlock {
 struct Manifest {
     std::uint64_t size = 0;
     std::string sha256; // of the whole content: the strong ETag
+    std::string type;   // media type; empty: application/octet-stream
     std::vector<ManifestBlock> blocks;
 
     std::string encode() const;

@@ -2,12 +2,12 @@
 
 #include "block_routes.hh"
 #include "manifest.hh"
+#include "media_type.hh"
 #include "sha256.hh"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <magic.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,23 +16,6 @@ namespace strata::blockd {
 namespace {
 
 constexpr std::size_t kChunk = 64 * 1024;
-// libmagic looks at the start of the content; 64 KiB covers the usual signatures (ISO 9660's
-// at 32 KiB included) without reading much.
-constexpr std::size_t kMagicBytes = 64 * 1024;
-
-struct MagicCookie {
-    magic_t cookie = nullptr;
-    MagicCookie() {
-        cookie = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR);
-        if (cookie && magic_load(cookie, nullptr) != 0) {
-            magic_close(cookie);
-            cookie = nullptr;
-        }
-    }
-    ~MagicCookie() {
-        if (cookie) magic_close(cookie);
-    }
-};
 
 std::vector<std::string> hashes_of(const nlohmann::json& arr) {
     if (!arr.is_array() || arr.empty())
@@ -84,7 +67,7 @@ http::Response verify(const http::Request& req, const BlockStore& blocks,
                                   std::to_string(options.max_bytes) + " byte limit");
 
         // Media type first: a refused type costs one small read, not a full pass.
-        std::string head(std::min<std::uint64_t>(size, kMagicBytes), '\0');
+        std::string head(std::min<std::uint64_t>(size, media_sniff_bytes), '\0');
         std::size_t have = 0;
         while (have < head.size()) {
             std::size_t n = span.read(have, {head.data() + have, head.size() - have});
@@ -204,14 +187,6 @@ std::size_t BlockSpan::read(std::uint64_t offset, std::span<char> buf) {
         total += static_cast<std::size_t>(n);
     }
     return total;
-}
-
-std::string detect_media_type(std::string_view head) {
-    // magic_t is not thread-safe: one cookie per thread, loaded on first use.
-    thread_local MagicCookie magic;
-    if (!magic.cookie) return "application/octet-stream";
-    const char* t = magic_buffer(magic.cookie, head.data(), head.size());
-    return t ? t : "application/octet-stream";
 }
 
 bool media_type_allowed(const std::vector<std::string>& allowed, std::string_view type) {

@@ -64,9 +64,6 @@ private:
     int open_fd_ = -1;
 };
 
-// The libmagic MIME type ("text/plain", "image/png", ...) of a content prefix.
-std::string detect_media_type(std::string_view head);
-
 // True when `type` is allowed by the list (empty: everything; "major/*" wildcards).
 bool media_type_allowed(const std::vector<std::string>& allowed, std::string_view type);
 

@@ -183,6 +183,32 @@ t.ok(st == 400, "ttl out of range: 400", st)
 st, _, body = call("POST", "/v1/sign", body=json.dumps({"id": sid, "ttl": "soon"}))
 t.ok(st == 400 and b"bad_ttl" in body, "ttl of the wrong type: 400, not 500", (st, body))
 
+# Media types: detected by libmagic at upload, or declared with ?type=, recorded in the
+# manifest and sent as Content-Type; documents and scripts are sandboxed.
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"
+       b"\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01"
+       b"\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+st, _, out = call("POST", "/v1/blobs", body=PNG)
+pid = json.loads(out)
+st, h, body = call("GET", f"/v1/content/{pid['id']}")
+t.ok(pid.get("type") == "image/png" and h.get("content-type") == "image/png"
+     and h.get("x-content-type-options") == "nosniff" and "content-security-policy" not in h
+     and body == PNG, "a PNG is detected and served as image/png", (pid, h))
+html = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>\n"
+st, _, out = call("POST", "/v1/blobs", body=html)
+st, h, _ = call("GET", f"/v1/content/{json.loads(out)['id']}")
+t.ok(h.get("content-type") == "text/html" and "sandbox" in h.get("content-security-policy", ""),
+     "uploaded HTML is served sandboxed", h)
+st, _, out = call("POST", "/v1/blobs?type=Video/MP4", body=b"not really a video")
+vid = json.loads(out)
+st, h, mp = call("GET", f"/v1/content/{vid['id']}", headers={"Range": "bytes=0-1,3-4"})
+t.ok(vid.get("type") == "video/mp4" and st == 206 and b"Content-Type: video/mp4" in mp,
+     "a declared type (?type=) is kept, lowercased, and used in multipart parts",
+     (vid, st, mp[:300]))
+st, _, out = call("POST", "/v1/blobs?type=text/html%0d%0aX-Evil:%201", body=b"x")
+t.ok(st == 400 and b"bad_type" in out, "a declared type that is not a media type: 400",
+     (st, out))
+
 # Garbage collection through the live daemon: with the default grace period nothing this
 # young is removed, marked or not.
 st, _, out = call("POST", "/v1/gc/start")
