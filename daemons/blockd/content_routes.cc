@@ -261,7 +261,7 @@ void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& ma
         },
         opts->max_blob_bytes);
     // Walks both trees: O(blocks); fine for an operator's command, not for a hot path.
-    router.get("/v1/blocks/stats", [&blocks, &manifests](http::Request&) {
+    router.add_blocking("GET", "/v1/blocks/stats", [&blocks, &manifests](http::Request&) {
         Stats physical = blocks.stats();
         std::uint64_t files = 0, logical = 0;
         manifests.for_each([&](const BlockInfo& info) {

@@ -282,7 +282,8 @@ void add_gc_routes(http::Router& router, GarbageCollector& gc) {
             throw to_http(e);
         }
     });
-    router.post("/v1/gc/mark", [&gc](http::Request& req) {
+    // Mark reads up to max_mark_ids manifests and sweep walks both stores: off the loop.
+    router.add_blocking("POST", "/v1/gc/mark", [&gc](http::Request& req) {
         auto body = body_object(req);
         auto it = body.find("manifests");
         if (it == body.end() || !it->is_array())
@@ -314,7 +315,7 @@ void add_gc_routes(http::Router& router, GarbageCollector& gc) {
             throw to_http(e);
         }
     });
-    router.post("/v1/gc/sweep", [&gc](http::Request& req) {
+    router.add_blocking("POST", "/v1/gc/sweep", [&gc](http::Request& req) {
         auto body = body_object(req);
         bool dry_run = false;
         if (auto it = body.find("dry_run"); it != body.end() && !it->is_null()) {

@@ -203,7 +203,8 @@ bool media_type_allowed(const std::vector<std::string>& allowed, std::string_vie
 void add_verify_routes(http::Router& router, const BlockStore& blocks, const BlockStore& manifests,
                        VerifyOptions options) {
     auto opts = std::make_shared<const VerifyOptions>(std::move(options));
-    router.post("/v1/verify", [&blocks, &manifests, opts](http::Request& req) {
+    // Reads and scans the whole content: off the loop (minutes for a large file).
+    router.add_blocking("POST", "/v1/verify", [&blocks, &manifests, opts](http::Request& req) {
         return verify(req, blocks, manifests, *opts);
     });
 }

@@ -66,6 +66,11 @@ bool Router::match(const Route& route, const std::vector<std::string_view>& path
     return route.segments.size() == path.size();
 }
 
+void Router::add_blocking(std::string method, std::string pattern, Handler handler) {
+    add(std::move(method), std::move(pattern), std::move(handler));
+    routes_.back().blocking = true;
+}
+
 void Router::add_stream(std::string method, std::string pattern, StreamHandler handler,
                         std::uint64_t max_body_bytes) {
     Route r{std::move(method), pattern, {}, nullptr, std::move(handler), max_body_bytes};
@@ -89,6 +94,7 @@ RouteMatch Router::resolve(Request& request) const {
         request.params = std::move(params);
         RouteMatch m;
         m.pattern = &route.pattern;
+        m.blocking = route.blocking;
         if (route.stream) {
             m.stream = &route.stream;
             m.stream_max_body = route.stream_max_body;

@@ -34,6 +34,7 @@ struct RouteMatch {
     const Handler* handler = nullptr;
     const StreamHandler* stream = nullptr;
     const std::string* pattern = nullptr; // of the matched route (metrics labels)
+    bool blocking = false;                // run the handler off the event loop
     std::uint64_t stream_max_body = 0;    // 0: the server's limit
     std::optional<Response> error;        // 404 / 405
 };
@@ -46,6 +47,11 @@ public:
     void add(std::string method, std::string pattern, Handler handler);
     void get(std::string pattern, Handler h) { add("GET", std::move(pattern), std::move(h)); }
     void post(std::string pattern, Handler h) { add("POST", std::move(pattern), std::move(h)); }
+
+    // A route whose handler may block for long (walks a store, reads a whole file, scans):
+    // the general server runs it on libuv's thread pool, so the loop keeps serving and the
+    // watchdog keeps being fed. The handler must be thread-safe.
+    void add_blocking(std::string method, std::string pattern, Handler handler);
 
     // A route whose body is streamed to a sink; max_body_bytes (0: the server's limit)
     // replaces http.max_body_bytes for it, since uploads are larger than API calls.
@@ -67,6 +73,7 @@ private:
         Handler handler;
         StreamHandler stream;
         std::uint64_t stream_max_body = 0;
+        bool blocking = false;
     };
     static bool match(const Route& route, const std::vector<std::string_view>& path,
                       std::map<std::string, std::string>& params);

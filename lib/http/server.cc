@@ -24,6 +24,16 @@ struct Pending {
     std::uint64_t limit = 0;        // body bytes allowed
     std::uint64_t received = 0;
     std::optional<Response> failed; // decided while the body was still coming
+    // Routes that block (disk walks, whole-file reads) run on libuv's thread pool while the
+    // connection is suspended; `offloaded` holds their answer once it is back on the loop.
+    uv_work_t work{};
+    MHD_Connection* connection = nullptr;
+    std::optional<Response> offloaded;
+    bool suspended = false;
+    bool completed = false;        // MHD is done with the request (answered, or the client left)
+    std::shared_ptr<Pending> self; // keeps this alive while a worker uses it
+    Server::Endpoint* endpoint = nullptr;
+    Clock::time_point handler_started;
     std::uint64_t discarded = 0;
     std::uint64_t declared = 0; // Content-Length, when the request had one (within limit)
 };
@@ -160,25 +170,91 @@ struct Server::Endpoint {
     uv_poll_t poll{};
     uv_timer_t timer{};
     int open_handles = 0;
+    int in_flight = 0; // offloaded handlers not yet back
+    bool closed = false;
+    std::vector<std::weak_ptr<Pending>> offloads; // to resume them all on close
+
+    std::vector<MHD_Connection*> suspended_connections() {
+        std::vector<MHD_Connection*> out;
+        for (auto& w : offloads)
+            if (auto p = w.lock(); p && p->suspended && !p->completed) {
+                p->suspended = false;
+                out.push_back(p->connection);
+            }
+        offloads.clear();
+        return out;
+    }
 
     static MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url,
                                  const char* method, const char* version, const char* upload_data,
                                  size_t* upload_data_size, void** con_cls) {
         auto* self = static_cast<Endpoint*>(cls);
-        auto* pending = static_cast<Pending*>(*con_cls);
-        if (!pending) {
+        auto* holder = static_cast<std::shared_ptr<Pending>*>(*con_cls);
+        if (!holder) {
             // First call: headers are complete, no body seen yet. Answers decided now (no
             // route, too large, refused by a stream handler) go out before any body is read.
-            pending = new Pending;
-            *con_cls = pending;
-            return self->begin(connection, *pending, url, method, version);
+            holder = new std::shared_ptr<Pending>(std::make_shared<Pending>());
+            *con_cls = holder;
+            (*holder)->connection = connection;
+            (*holder)->endpoint = self;
+            return self->begin(connection, **holder, url, method, version);
+        }
+        Pending* pending = holder->get();
+        if (pending->self) return MHD_NO; // resumed by close() while its handler still runs
+        if (pending->offloaded) {         // resumed: the worker's answer is ready
+            Response r = std::move(*pending->offloaded);
+            pending->offloaded.reset();
+            return self->finish(connection, *pending, r);
         }
         if (*upload_data_size != 0) {
             bool ok = self->body(*pending, std::string_view(upload_data, *upload_data_size));
             *upload_data_size = 0;
             return ok ? MHD_YES : MHD_NO;
         }
+        if (pending->route.blocking && !pending->failed && !pending->sink)
+            return self->offload(*holder);
         return self->finish(connection, *pending, self->end(*pending));
+    }
+
+    // Runs a blocking route's handler on the thread pool; the connection waits suspended and
+    // the loop goes on serving everyone else.
+    MHD_Result offload(const std::shared_ptr<Pending>& p) {
+        p->self = p;
+        p->work.data = p.get();
+        p->suspended = true;
+        p->handler_started = Clock::now();
+        MHD_suspend_connection(p->connection);
+        ++in_flight;
+        std::erase_if(offloads, [](const std::weak_ptr<Pending>& w) { return w.expired(); });
+        offloads.push_back(p);
+        int rc = uv_queue_work(
+            server->loop_, &p->work,
+            [](uv_work_t* w) {
+                auto* p = static_cast<Pending*>(w->data);
+                p->offloaded = guarded([&] { return (*p->route.handler)(p->request); });
+            },
+            [](uv_work_t* w, int status) {
+                auto* p = static_cast<Pending*>(w->data);
+                std::shared_ptr<Pending> keep = std::move(p->self);
+                auto* ep = p->endpoint;
+                --ep->in_flight;
+                if (status != 0 || !p->offloaded)
+                    p->offloaded = Response::error(503, "unavailable", "the server is stopping");
+                if (p->suspended && ep->mhd && !p->completed) {
+                    p->suspended = false;
+                    MHD_resume_connection(p->connection);
+                    ep->run();
+                }
+                ep->maybe_delete();
+            });
+        if (rc != 0) {
+            --in_flight;
+            p->self.reset();
+            p->suspended = false;
+            MHD_resume_connection(p->connection);
+            p->offloaded = Response::error(503, "unavailable", "cannot queue the request");
+        }
+        return MHD_YES;
     }
 
     MHD_Result begin(MHD_Connection* connection, Pending& p, const char* url, const char* method,
@@ -288,7 +364,9 @@ struct Server::Endpoint {
     }
 
     static void on_completed(void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
-        delete static_cast<Pending*>(*con_cls);
+        auto* holder = static_cast<std::shared_ptr<Pending>*>(*con_cls);
+        if (holder) (*holder)->completed = true;
+        delete holder; // a worker still running keeps its own reference
         *con_cls = nullptr;
     }
 
@@ -305,14 +383,24 @@ struct Server::Endpoint {
     static void on_timer(uv_timer_t* h) { static_cast<Endpoint*>(h->data)->run(); }
     static void on_closed(uv_handle_t* h) {
         auto* self = static_cast<Endpoint*>(h->data);
-        if (--self->open_handles == 0) delete self;
+        --self->open_handles;
+        self->maybe_delete();
+    }
+    // Freed once libuv has closed both handles and no offloaded handler is still running.
+    void maybe_delete() {
+        if (closed && open_handles == 0 && in_flight == 0) delete this;
     }
 
     void close() {
         uv_poll_stop(&poll);
         uv_timer_stop(&timer);
+        // MHD cannot stop with suspended connections: resume them, it then closes them all.
+        for (MHD_Connection* c : suspended_connections())
+            MHD_resume_connection(c);
         MHD_stop_daemon(mhd); // closes the listening socket and every connection
         mhd = nullptr;
+        server = nullptr; // the Server may go before offloaded handlers come back
+        closed = true;
         uv_close(reinterpret_cast<uv_handle_t*>(&poll), on_closed);
         uv_close(reinterpret_cast<uv_handle_t*>(&timer), on_closed);
     }
@@ -329,8 +417,8 @@ void Server::serve(int listen_fd) {
     auto ep = std::make_unique<Endpoint>();
     ep->server = this;
     ep->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL, 0, nullptr, nullptr, &Endpoint::on_request, ep.get(),
-        MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, nullptr, nullptr, &Endpoint::on_request,
+        ep.get(), MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_CONNECTION_LIMIT,
         static_cast<unsigned>(limits_.connection_limit), MHD_OPTION_CONNECTION_TIMEOUT,
         static_cast<unsigned>(limits_.idle_timeout_seconds), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         static_cast<size_t>(limits_.max_header_bytes + kBodyBufferBytes),

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <atomic>
+#include <chrono>
 #include <criterion/criterion.h>
 #include <cstring>
 #include <fcntl.h>
@@ -23,6 +24,9 @@ namespace {
 // Counts what happened to streaming sinks, seen from the test thread.
 std::atomic<int> g_sinks_finished{0};
 std::atomic<int> g_sinks_aborted{0};
+// Released by the test: a blocking handler waits for it (at most 5 s).
+std::atomic<bool> g_release{false};
+std::atomic<bool> g_slow_started{false};
 
 struct CountingSink : http::BodySink {
     size_t bytes = 0, chunks = 0;
@@ -84,6 +88,12 @@ struct Fixture {
         router.get("/throw", [](http::Request&) -> http::Response {
             throw std::runtime_error("handler failed");
         });
+        router.add_blocking("GET", "/slow", [](http::Request&) {
+            g_slow_started = true;
+            for (int i = 0; i < 500 && !g_release; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            return http::Response::text(200, "slept\n");
+        });
         router.get("/reader", [](http::Request&) {
             http::Response r;
             r.reader = std::make_shared<PatternReader>();
@@ -135,6 +145,7 @@ void setup() {
 }
 void teardown() {
     delete g_fx;
+    g_fx = nullptr;
 }
 
 int connect_unix() {
@@ -385,4 +396,52 @@ Test(http_server, file_body_sends_the_slice) {
     cr_assert(r.find("\r\n\r\n56789abcde") != std::string::npos, "%s", r.c_str());
     r = exchange("HEAD /file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     cr_assert(r.find("Content-Length: 10") != std::string::npos, "%s", r.c_str());
+}
+
+// A blocking route runs on the thread pool: the loop answers others meanwhile.
+Test(http_server, blocking_route_does_not_hold_the_loop) {
+    g_release = false;
+    g_slow_started = false;
+    int slow = connect_unix();
+    send_all(slow, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    for (int i = 0; i < 200 && !g_slow_started; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    cr_assert(g_slow_started, "the blocking handler started");
+    auto fast = exchange("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    cr_assert(starts(fast, "HTTP/1.1 200"), "another request is answered while one blocks: %s",
+              fast.c_str());
+    cr_assert(!g_release, "and before the blocking one was released");
+    g_release = true;
+    auto r = read_response(slow);
+    cr_assert(starts(r, "HTTP/1.1 200") && r.find("slept") != std::string::npos, "%s", r.c_str());
+    // The same connection goes on (keep-alive after a resumed request).
+    send_all(slow, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    r = read_response(slow);
+    cr_assert(starts(r, "HTTP/1.1 200"), "%s", r.c_str());
+    close(slow);
+    cr_assert_geq(g_fx->observed.load(), 3);
+}
+
+// Stopping the server while a blocking handler runs neither crashes nor hangs: the
+// connection is closed, the handler finishes on its own, the loop ends.
+Test(http_server, stop_while_a_blocking_route_runs) {
+    g_release = false;
+    g_slow_started = false;
+    int slow = connect_unix();
+    send_all(slow, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    for (int i = 0; i < 200 && !g_slow_started; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    cr_assert(g_slow_started);
+    std::thread releaser([] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        g_release = true;
+    });
+    delete g_fx; // stops the server with the request suspended, joins the loop thread
+    g_fx = nullptr;
+    releaser.join();
+    char buf[256];
+    ssize_t n = recv(slow, buf, sizeof buf, 0);
+    cr_assert(n <= 0 || std::string(buf, static_cast<size_t>(n)).rfind("HTTP/1.1 ", 0) == 0,
+              "closed, or answered");
+    close(slow);
 }
