@@ -10,6 +10,7 @@
 #include <microhttpd.h> // MHD_get_reason_phrase_for only
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <strings.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -64,12 +65,36 @@ bool header_is_safe(std::string_view s) {
     return s.find_first_of("\r\n") == std::string_view::npos;
 }
 
+// Fields that frame the message: the server writes them itself, so a handler's copy (a wrong
+// Content-Length, above all) can never desynchronize a keep-alive connection.
+bool framing_header(std::string_view name) {
+    for (std::string_view f : {"Content-Length", "Transfer-Encoding", "Connection"})
+        if (name.size() == f.size() && strncasecmp(name.data(), f.data(), f.size()) == 0)
+            return true;
+    return false;
+}
+
 } // namespace
 
 struct ContentServer::Acceptor {
     ContentServer* server;
     int fd;
     uv_poll_t poll{};
+    bool paused = false;
+
+    void resume() {
+        paused = false;
+        uv_poll_start(&poll, UV_READABLE, [](uv_poll_t* h, int status, int) {
+            auto* a = static_cast<Acceptor*>(h->data);
+            if (status == 0) a->server->accept_from(*a);
+        });
+    }
+    // Out of descriptors (or memory), the waiting connection keeps the socket readable: polling
+    // on would spin the loop. The sweep resumes accepting a second later.
+    void pause() {
+        paused = true;
+        uv_poll_stop(&poll);
+    }
 };
 
 struct ContentServer::Conn {
@@ -93,6 +118,7 @@ struct ContentServer::Conn {
     std::uint64_t reader_pos = 0;
     bool writing = false;
     bool close_after = false;
+    bool peer_done = false; // the client half-closed: answer what was buffered, then close
 
     Conn(ContentServer* s, int f)
         : server(s), fd(f), reader(s->limits_.max_header_bytes, s->limits_.max_body_bytes) {}
@@ -136,7 +162,10 @@ struct ContentServer::Conn {
             if (n <= 0) {
                 in.resize(old);
                 if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
-                return close(); // peer closed (or reset): nothing to answer
+                if (n < 0) return close(); // reset: nobody to answer
+                // A half-close ends the requests, not the answers to those already here.
+                peer_done = true;
+                break;
             }
             in.resize(old + static_cast<std::size_t>(n));
             last_progress = Clock::now();
@@ -170,6 +199,7 @@ struct ContentServer::Conn {
                 if (in_off >= in.size()) {
                     in.clear();
                     in_off = 0;
+                    if (peer_done) close(); // no more requests can come
                     return;
                 }
                 break;
@@ -229,6 +259,7 @@ struct ContentServer::Conn {
         out += "\r\n";
         for (const auto& [k, v] : r.headers) {
             if (!header_is_safe(k) || !header_is_safe(v)) continue; // never split a response
+            if (framing_header(k)) continue;
             out += k;
             out += ": ";
             out += v;
@@ -253,9 +284,10 @@ struct ContentServer::Conn {
             sent_body = size;
             if (r.has_pieces) {
                 for (auto& p : r.pieces)
-                    pending.push_back(std::move(p));
+                    if (p.size() > 0) pending.push_back(std::move(p)); // see more_follows()
             } else if (file_body) {
-                pending.push_back(BodyPiece{{}, file_body, r.file->offset, r.file->length});
+                if (r.file->length > 0)
+                    pending.push_back(BodyPiece{{}, file_body, r.file->offset, r.file->length});
             } else if (r.reader) {
                 body_reader = r.reader;
             } else {
@@ -305,12 +337,18 @@ struct ContentServer::Conn {
     }
     bool truncated = false; // the body could not be produced whole: close after the part sent
 
+    // Whether body bytes follow what is in `out`: MSG_MORE on the last send of a response
+    // would leave its tail corked in the kernel (200 ms on TCP).
+    bool more_follows() const {
+        return !pending.empty() || (body_reader && reader_pos < body_reader->size());
+    }
+
     // Sends what it can. True when the response is complete (writing ends); false when the
     // socket is full (wait for UV_WRITABLE) or the connection was closed.
     bool flush() {
         for (;;) {
             if (out_off < out.size()) {
-                int flags = MSG_NOSIGNAL | (pending.empty() && !body_reader ? 0 : MSG_MORE);
+                int flags = MSG_NOSIGNAL | (more_follows() ? MSG_MORE : 0);
                 ssize_t n = ::send(fd, out.data() + out_off, out.size() - out_off, flags);
                 if (n < 0) {
                     if (errno == EINTR) continue;
@@ -399,10 +437,7 @@ void ContentServer::serve(int listen_fd) {
     auto* a = new Acceptor{this, listen_fd};
     uv_poll_init(loop_, &a->poll, listen_fd);
     a->poll.data = a;
-    uv_poll_start(&a->poll, UV_READABLE, [](uv_poll_t* h, int status, int) {
-        auto* a = static_cast<Acceptor*>(h->data);
-        if (status == 0) a->server->accept_from(*a);
-    });
+    a->resume();
     acceptors_.push_back(a);
     if (!sweeper_) {
         sweeper_ = new uv_timer_t;
@@ -417,7 +452,11 @@ void ContentServer::serve(int listen_fd) {
 void ContentServer::accept_from(Acceptor& a) {
     for (int i = 0; i < kAcceptBurst; ++i) {
         int fd = ::accept4(a.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return; // EAGAIN, or an error the next readiness will retry
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                a.pause();
+            return; // EAGAIN, or an error the next readiness will retry
+        }
         if (conns_.size() >= limits_.connection_limit) {
             ::close(fd);
             continue;
@@ -441,6 +480,8 @@ void ContentServer::forget(Conn* c) {
 }
 
 void ContentServer::sweep() {
+    for (Acceptor* a : acceptors_)
+        if (a->paused) a->resume();
     auto now = Clock::now();
     auto limit = std::chrono::seconds(limits_.idle_timeout_seconds);
     std::vector<Conn*> expired;

@@ -6,6 +6,23 @@
 
 namespace strata::http {
 
+namespace {
+
+// RFC 9110 5.6.2 tchar. http_parser (built lenient) lets a space into a field name, and
+// "Content-Length : 5" read one way here and another way by a proxy is request smuggling
+// (RFC 9112 5.1: answer 400).
+bool is_token(std::string_view s) {
+    static constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
+    if (s.empty()) return false;
+    for (char c : s) {
+        bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!alnum && extra.find(c) == std::string_view::npos) return false;
+    }
+    return true;
+}
+
+} // namespace
+
 struct RequestReader::Parser {
     http_parser p{};
     http_parser_settings settings{};
@@ -29,6 +46,7 @@ struct RequestReader::Parser {
             r.field_.clear();
             r.value_.clear();
             r.in_value_ = false;
+            r.head_done_ = false;
             r.head_bytes_ = 0;
             r.started_ = true;
             return 0;
@@ -41,8 +59,10 @@ struct RequestReader::Parser {
         };
         settings.on_header_field = [](http_parser* p, const char* at, size_t n) {
             RequestReader& r = of(p);
-            if (!count(r, n + 4)) return -1; // ": " and CRLF too
-            if (r.in_value_) r.commit_header();
+            // A field name may arrive in several calls: ": " and CRLF count once per field.
+            bool new_field = r.in_value_ || r.field_.empty();
+            if (!count(r, n + (new_field ? 4 : 0))) return -1;
+            if (r.in_value_ && !r.commit_header()) return -1;
             r.field_.append(at, n);
             return 0;
         };
@@ -55,39 +75,12 @@ struct RequestReader::Parser {
         };
         settings.on_headers_complete = [](http_parser* p) {
             RequestReader& r = of(p);
-            if (!r.field_.empty()) r.commit_header();
-            auto target = parse_target(r.url_);
-            if (!target) {
-                r.fail(400, "malformed request target");
-                return -1;
-            }
-            r.request_.path = std::move(target->path);
-            r.request_.query = std::move(target->query);
+            if (!r.field_.empty() && !r.commit_header()) return -1;
+            r.head_done_ = true;
             r.request_.method = http_method_str(static_cast<http_method>(p->method));
             r.request_.version =
                 "HTTP/" + std::to_string(p->http_major) + "." + std::to_string(p->http_minor);
-            if (p->http_major != 1) {
-                r.fail(505, "only HTTP/1.0 and HTTP/1.1 are served");
-                return -1;
-            }
-            // RFC 9112 3.2: a 1.1 request without exactly one Host is answered 400.
-            if (p->http_minor >= 1 && r.request_.headers.count("Host") != 1) {
-                r.fail(400, "an HTTP/1.1 request needs exactly one Host header");
-                return -1;
-            }
-            if (p->upgrade && p->method != HTTP_CONNECT) {
-                r.fail(501, "protocol upgrades are not served here");
-                return -1;
-            }
-            if (p->method == HTTP_CONNECT) {
-                r.fail(501, "CONNECT is not served");
-                return -1;
-            }
-            if ((p->flags & F_CONTENTLENGTH) && p->content_length > r.max_body_) {
-                r.fail(413, "request body exceeds the limit");
-                return -1;
-            }
-            return 0;
+            return r.check_head() ? 0 : -1;
         };
         settings.on_body = [](http_parser* p, const char* at, size_t n) {
             RequestReader& r = of(p);
@@ -100,6 +93,7 @@ struct RequestReader::Parser {
         };
         settings.on_message_complete = [](http_parser* p) {
             RequestReader& r = of(p);
+            if (!r.field_.empty() && !r.commit_header()) return -1; // the last trailer
             r.keep_alive_ = http_should_keep_alive(p) != 0;
             r.state_ = State::complete;
             r.started_ = false;
@@ -125,11 +119,51 @@ void RequestReader::fail(int status, std::string message) {
     error_message_ = std::move(message);
 }
 
-void RequestReader::commit_header() {
-    request_.headers.emplace(std::move(field_), std::move(value_));
+bool RequestReader::commit_header() {
+    bool ok = is_token(field_);
+    if (!ok)
+        fail(400, "malformed header field name");
+    else if (!head_done_) // trailers come after the checks: they never become headers
+        request_.headers.emplace(std::move(field_), std::move(value_));
     field_.clear();
     value_.clear();
     in_value_ = false;
+    return ok;
+}
+
+// The checks once the head is complete, most fundamental first; false after fail().
+bool RequestReader::check_head() {
+    const http_parser& p = parser_->p;
+    if (p.http_major != 1) {
+        fail(505, "only HTTP/1.0 and HTTP/1.1 are served");
+        return false;
+    }
+    // Before the target: CONNECT's is an authority ("host:443"), not a path.
+    if (p.method == HTTP_CONNECT) {
+        fail(501, "CONNECT is not served");
+        return false;
+    }
+    if (p.upgrade) {
+        fail(501, "protocol upgrades are not served here");
+        return false;
+    }
+    auto target = parse_target(url_);
+    if (!target) {
+        fail(400, "malformed request target");
+        return false;
+    }
+    request_.path = std::move(target->path);
+    request_.query = std::move(target->query);
+    // RFC 9112 3.2: a 1.1 request without exactly one Host is answered 400.
+    if (p.http_minor >= 1 && request_.headers.count("Host") != 1) {
+        fail(400, "an HTTP/1.1 request needs exactly one Host header");
+        return false;
+    }
+    if ((p.flags & F_CONTENTLENGTH) && p.content_length > max_body_) {
+        fail(413, "request body exceeds the limit");
+        return false;
+    }
+    return true;
 }
 
 std::size_t RequestReader::feed(std::string_view data) {

@@ -50,7 +50,8 @@ private:
     struct Parser; // http_parser and its callbacks
     friend struct Parser;
     void fail(int status, std::string message);
-    void commit_header();
+    bool commit_header();
+    bool check_head();
 
     std::unique_ptr<Parser> parser_;
     std::size_t max_head_;
@@ -59,6 +60,7 @@ private:
     Request request_;
     std::string url_, field_, value_;
     bool in_value_ = false;
+    bool head_done_ = false; // header fields from now on are trailers
     bool started_ = false;
     bool keep_alive_ = false;
     std::size_t head_bytes_ = 0;

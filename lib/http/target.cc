@@ -41,21 +41,23 @@ std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space
 }
 
 std::optional<Target> parse_target(std::string_view raw) {
-    if (starts_with_nocase(raw, "http://") || starts_with_nocase(raw, "https://")) {
+    // A fragment is the client's own business; a '?' inside it starts no query.
+    if (auto f = raw.find('#'); f != std::string_view::npos) raw = raw.substr(0, f);
+    bool absolute = starts_with_nocase(raw, "http://") || starts_with_nocase(raw, "https://");
+    if (absolute) {
         std::size_t authority = raw.find("//") + 2;
         std::size_t slash = raw.find_first_of("/?", authority);
         if (slash == std::string_view::npos) return Target{"/", {}};
         raw.remove_prefix(slash);
-        if (raw.front() == '?') return std::nullopt; // "http://host?x" has no path
     }
-    if (raw.empty() || raw.front() != '/') return std::nullopt;
     std::string_view path = raw, query;
     if (auto q = raw.find('?'); q != std::string_view::npos) {
         path = raw.substr(0, q);
         query = raw.substr(q + 1);
     }
-    if (auto f = query.find('#'); f != std::string_view::npos) query = query.substr(0, f);
-    if (auto f = path.find('#'); f != std::string_view::npos) path = path.substr(0, f);
+    // RFC 9112 3.2.2: an absolute form's empty path ("http://host?x") is "/".
+    if (absolute && path.empty()) path = "/";
+    if (path.empty() || path.front() != '/') return std::nullopt;
     auto decoded = percent_decode(path, false);
     if (!decoded) return std::nullopt;
     Target t{std::move(*decoded), {}};

@@ -109,7 +109,12 @@ def parse_manifest(text):
         if k != "size" or k2 != "sha256" or not valid_hash(whole):
             return None
         blocks = []
-        for line in lines[3:-1]:
+        rest = lines[3:-1]
+        if rest and rest[0].startswith("type "):  # optional media type line
+            if "/" not in rest[0][5:]:
+                return None
+            rest = rest[1:]
+        for line in rest:
             k, h, n = line.split(" ")
             if k != "block" or not valid_hash(h) or not 0 < int(n) <= BLOCK:
                 return None
