@@ -299,7 +299,7 @@ struct ContentServer::Conn {
         if (server->observer_) {
             double seconds = std::chrono::duration<double>(Clock::now() - started).count();
             server->observer_(Exchange{req, pattern ? *pattern : std::string_view(), r.status,
-                                       sent_body, seconds});
+                                       sent_body, seconds, req.body.size()});
         }
     }
 
