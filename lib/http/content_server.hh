@@ -3,7 +3,8 @@
 // pipelining, bodies of several file pieces sent with sendfile(2) straight from the page
 // cache, small bodies copied into the same send as the headers, TCP_NODELAY with MSG_MORE
 // so headers and body leave together. Request bodies are buffered (up to max_body_bytes);
-// streamed uploads belong on the general engine (http::Server).
+// streamed uploads belong on the general engine (http::Server), and so do blocking routes
+// (Router::add_blocking), which this engine runs inline on the loop.
 //
 // Limits: max_header_bytes (431), max_body_bytes (413), connection_limit (further
 // connections are closed at once), idle_timeout_seconds (an idle keep-alive connection, a
