@@ -3,6 +3,8 @@
 #include <charconv>
 #include <fmt/format.h>
 #include <fstream>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 #include <sstream>
 #include <stdexcept>
@@ -25,17 +27,32 @@ UrlSigner UrlSigner::from_file(const std::filesystem::path& key_file) {
 
 UrlSigner::UrlSigner(std::string key) : key_(std::move(key)) {
     if (sodium_init() < 0) throw std::runtime_error("libsodium cannot initialise");
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    if (!mac) throw std::runtime_error("OpenSSL has no HMAC");
+    EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac); // the context keeps its own reference
+    if (!ctx) throw std::bad_alloc();
+    keyed_ =
+        std::shared_ptr<void>(ctx, [](void* p) { EVP_MAC_CTX_free(static_cast<EVP_MAC_CTX*>(p)); });
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key_.data()), key_.size(),
+                     params) != 1)
+        throw std::runtime_error("OpenSSL HMAC-SHA256 cannot be keyed");
 }
 
 std::string UrlSigner::sign(std::string_view id, std::int64_t expires) const {
     std::string message = fmt::format("GET\n/c/{}\n{}", id, expires);
     unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key_.data()),
-                                key_.size());
-    crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(message.data()),
-                                  message.size());
-    crypto_auth_hmacsha256_final(&st, mac);
+    std::unique_ptr<EVP_MAC_CTX, void (*)(EVP_MAC_CTX*)> ctx(
+        EVP_MAC_CTX_dup(static_cast<EVP_MAC_CTX*>(keyed_.get())), EVP_MAC_CTX_free);
+    std::size_t len = 0;
+    if (!ctx ||
+        EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(message.data()),
+                       message.size()) != 1 ||
+        EVP_MAC_final(ctx.get(), mac, &len, sizeof mac) != 1 || len != sizeof mac)
+        throw std::runtime_error("HMAC-SHA256 failed");
     char hex[sizeof mac * 2 + 1];
     sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
     return hex;

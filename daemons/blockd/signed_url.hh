@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,9 @@ public:
 
 private:
     std::string key_;
+    // HMAC keyed once (OpenSSL, SHA-NI): each signature dups it, so a request pays for the
+    // message's hash blocks only, not for the key's.
+    std::shared_ptr<void> keyed_; // EVP_MAC_CTX*
 };
 
 } // namespace strata::blockd
