@@ -84,7 +84,7 @@ void add_block_routes(http::Router& router, BlockStore& store, metrics::Registry
                 throw to_http_error(e);
             }
         },
-        max_block_size);
+        max_block_size, /*blocking_finish=*/true);
 
     router.post("/v1/blocks/missing", [&store](http::Request& req) {
         auto body = req.json();

@@ -259,7 +259,7 @@ void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& ma
             }
             return std::make_unique<BlobSink>(blocks, manifests, pool, std::move(type));
         },
-        opts->max_blob_bytes);
+        opts->max_blob_bytes, /*blocking_finish=*/true);
     // Walks both trees: O(blocks); fine for an operator's command, not for a hot path.
     router.add_blocking("GET", "/v1/blocks/stats", [&blocks, &manifests](http::Request&) {
         Stats physical = blocks.stats();

@@ -72,8 +72,9 @@ void Router::add_blocking(std::string method, std::string pattern, Handler handl
 }
 
 void Router::add_stream(std::string method, std::string pattern, StreamHandler handler,
-                        std::uint64_t max_body_bytes) {
-    Route r{std::move(method), pattern, {}, nullptr, std::move(handler), max_body_bytes};
+                        std::uint64_t max_body_bytes, bool blocking_finish) {
+    Route r{std::move(method), pattern,        {}, nullptr, std::move(handler),
+            max_body_bytes,    blocking_finish};
     for (auto seg : split(pattern))
         r.segments.emplace_back(seg);
     routes_.push_back(std::move(r));

@@ -55,8 +55,10 @@ public:
 
     // A route whose body is streamed to a sink; max_body_bytes (0: the server's limit)
     // replaces http.max_body_bytes for it, since uploads are larger than API calls.
+    // blocking_finish: the sink's finish() may block (fsync): the general server runs it on
+    // the thread pool like a blocking route (data() stays on the loop).
     void add_stream(std::string method, std::string pattern, StreamHandler handler,
-                    std::uint64_t max_body_bytes = 0);
+                    std::uint64_t max_body_bytes = 0, bool blocking_finish = false);
 
     // Resolves the route and fills request.params.
     RouteMatch resolve(Request& request) const;

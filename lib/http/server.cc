@@ -211,13 +211,12 @@ struct Server::Endpoint {
             *upload_data_size = 0;
             return ok ? MHD_YES : MHD_NO;
         }
-        if (pending->route.blocking && !pending->failed && !pending->sink)
-            return self->offload(*holder);
+        if (pending->route.blocking && !pending->failed) return self->offload(*holder);
         return self->finish(connection, *pending, self->end(*pending));
     }
 
-    // Runs a blocking route's handler on the thread pool; the connection waits suspended and
-    // the loop goes on serving everyone else.
+    // Runs a blocking route's handler (or a stream route's finish()) on the thread pool; the
+    // connection waits suspended and the loop goes on serving everyone else.
     MHD_Result offload(const std::shared_ptr<Pending>& p) {
         p->self = p;
         p->work.data = p.get();
@@ -231,7 +230,7 @@ struct Server::Endpoint {
             server->loop_, &p->work,
             [](uv_work_t* w) {
                 auto* p = static_cast<Pending*>(w->data);
-                p->offloaded = guarded([&] { return (*p->route.handler)(p->request); });
+                p->offloaded = end(*p);
             },
             [](uv_work_t* w, int status) {
                 auto* p = static_cast<Pending*>(w->data);
@@ -335,7 +334,7 @@ struct Server::Endpoint {
         return true;
     }
 
-    Response end(Pending& p) {
+    static Response end(Pending& p) {
         if (p.failed) return std::move(*p.failed);
         if (p.sink) {
             Response r = guarded([&] { return p.sink->finish(); });
