@@ -170,7 +170,8 @@ PutResult install(int fd, const fs::path& tmp, const fs::path& blocks_dir, const
 }
 
 // SHA-256 of the first `size` bytes of fd, read back (from the page cache, normally).
-std::string hash_file(int fd, std::uint64_t size, const fs::path& path) {
+std::string hash_file(int fd, std::uint64_t size, const fs::path& path,
+                      const std::function<void(std::string_view)>& also) {
     Sha256 h;
     std::vector<char> buf(1 << 20);
     std::uint64_t done = 0;
@@ -182,6 +183,7 @@ std::string hash_file(int fd, std::uint64_t size, const fs::path& path) {
         if (got < 0) throw_sys("read", path, errno);
         if (got == 0) throw_sys("read", path, EIO); // shorter than written: damaged
         h.update(buf.data(), static_cast<std::size_t>(got));
+        if (also) also(std::string_view(buf.data(), static_cast<std::size_t>(got)));
         done += static_cast<std::uint64_t>(got);
     }
     return to_hex(h.finish());
@@ -302,9 +304,14 @@ SealedBlock::~SealedBlock() {
     ::unlink(tmp_path_.c_str());
 }
 
+void SealedBlock::hash_now(const std::function<void(std::string_view)>& also_read) {
+    if (fd_ < 0) throw BlockError(ErrorKind::io, "sealed block: already installed");
+    if (hash_.empty()) hash_ = hash_file(fd_, size_, tmp_path_, also_read);
+}
+
 PutResult SealedBlock::install() {
     if (fd_ < 0) throw BlockError(ErrorKind::io, "sealed block: installed twice");
-    if (hash_.empty()) hash_ = hash_file(fd_, size_, tmp_path_);
+    if (hash_.empty()) hash_ = hash_file(fd_, size_, tmp_path_, {});
     return blockd::install(std::exchange(fd_, -1), tmp_path_, blocks_dir_, hash_, size_);
 }
 

@@ -104,6 +104,9 @@ public:
     // Empty until install() when the writer deferred hashing.
     const std::string& hash() const noexcept { return hash_; }
     std::uint64_t size() const noexcept { return size_; }
+    // Computes a deferred hash now by reading the block back; also_read (if set) sees those
+    // bytes in order. Throws io.
+    void hash_now(const std::function<void(std::string_view)>& also_read = {});
     // Hashes the content first if that was deferred. Throws disk_full / io (the temp file
     // is then removed).
     PutResult install();

@@ -24,12 +24,11 @@ class BlobSink : public http::BodySink {
 public:
     // declared_type: the media type the uploader gave (?type=), or empty to detect it.
     BlobSink(BlockStore& blocks, BlockStore& manifests, IoPool& pool, std::string declared_type)
-        : blocks_(blocks), manifests_(manifests), pipeline_(pool, kFlushDepth),
+        : blocks_(blocks), manifests_(manifests), pipeline_(pool, kFlushDepth, &whole_),
           declared_type_(std::move(declared_type)) {}
 
     void data(std::string_view chunk) override {
         try {
-            whole_.update(chunk);
             if (declared_type_.empty() && head_.size() < media_sniff_bytes)
                 head_.append(chunk.substr(0, media_sniff_bytes - head_.size()));
             while (!chunk.empty()) {
@@ -51,7 +50,9 @@ public:
             // Every block hashed and durable before the manifest names them.
             for (const auto& r : pipeline_.finish())
                 manifest_.blocks.push_back({r.hash, r.size});
-            manifest_.sha256 = to_hex(whole_.finish());
+            auto whole = whole_.finish();
+            if (!whole) throw BlockError(ErrorKind::io, "a block could not be read back");
+            manifest_.sha256 = to_hex(*whole);
             manifest_.type = declared_type_.empty() ? detect_media_type(head_) : declared_type_;
             std::string encoded = manifest_.encode();
             std::string id = sha256_hex(encoded);
@@ -70,8 +71,8 @@ public:
     }
 
 private:
-    // The block's hash and flush (fsync, rename) run on the I/O pool while the loop goes on
-    // receiving; this thread only hashes the whole content.
+    // The block's hash, the whole content's hash (in block order) and the flush (fsync,
+    // rename) run on the I/O pool while the loop goes on receiving: it only copies bytes.
     void commit_block() {
         SealedBlock sealed = writer_->seal();
         writer_.reset();
@@ -85,9 +86,9 @@ private:
 
     BlockStore& blocks_;
     BlockStore& manifests_;
+    OrderedHash whole_;       // fed by the pipeline's workers, so declared before it
     CommitPipeline pipeline_; // declared before writer_: an abort waits for flushes first
     std::optional<BlockWriter> writer_;
-    Sha256 whole_;
     Manifest manifest_;
     std::string declared_type_;
     std::string head_; // the first bytes, for libmagic

@@ -17,10 +17,7 @@ IoPool::~IoPool() {
         t.join();
 }
 
-std::future<PutResult> IoPool::submit(SealedBlock block) {
-    // packaged_task needs a copyable callable: the block rides in a shared_ptr.
-    auto held = std::make_shared<SealedBlock>(std::move(block));
-    std::packaged_task<PutResult()> task([held] { return held->install(); });
+std::future<PutResult> IoPool::submit(std::packaged_task<PutResult()> task) {
     auto future = task.get_future();
     {
         std::lock_guard lock(mutex_);
@@ -49,8 +46,54 @@ CommitPipeline::~CommitPipeline() {
         if (f.valid()) f.wait();
 }
 
+void OrderedHash::wait_turn(std::size_t index) {
+    std::unique_lock lock(mutex_);
+    turn_.wait(lock, [&] { return next_ == index; });
+}
+
+void OrderedHash::done(std::size_t index, bool failed) {
+    {
+        std::lock_guard lock(mutex_);
+        if (next_ == index) ++next_;
+        failed_ = failed_ || failed;
+    }
+    turn_.notify_all();
+}
+
+std::optional<Digest> OrderedHash::finish() {
+    std::lock_guard lock(mutex_);
+    if (failed_) return std::nullopt;
+    return hash_.finish();
+}
+
 void CommitPipeline::add(SealedBlock block) {
-    in_flight_.push_back(pool_.submit(std::move(block)));
+    // packaged_task needs a copyable callable: the block rides in a shared_ptr.
+    auto held = std::make_shared<SealedBlock>(std::move(block));
+    std::packaged_task<PutResult()> task;
+    if (!whole_) {
+        task = std::packaged_task<PutResult()>([held] { return held->install(); });
+    } else {
+        OrderedHash* whole = whole_;
+        std::size_t index = added_;
+        task = std::packaged_task<PutResult()>([held, whole, index] {
+            {
+                whole->wait_turn(index);
+                // The turn passes on however hashing ends (a throw must not stall the rest),
+                // and before the flush, so the disk work of blocks still overlaps.
+                struct Pass {
+                    OrderedHash* whole;
+                    std::size_t index;
+                    bool ok = false;
+                    ~Pass() { whole->done(index, !ok); }
+                } pass{whole, index};
+                held->hash_now([whole](std::string_view d) { whole->update(d); });
+                pass.ok = true;
+            }
+            return held->install();
+        });
+    }
+    ++added_;
+    in_flight_.push_back(pool_.submit(std::move(task)));
     while (in_flight_.size() > depth_)
         collect_oldest();
 }

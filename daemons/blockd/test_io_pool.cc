@@ -93,3 +93,24 @@ Test(io_pool, abandoned_pipeline_waits_for_flushes) {
     for (const auto& h : hashes)
         cr_expect(store.has(h), "flushes in flight complete before the pipeline goes");
 }
+
+// The whole-content hash fed by the workers equals the hash of the blocks in upload order,
+// whichever thread reads which block (many blocks over 3 threads, uneven sizes).
+Test(io_pool, ordered_whole_hash) {
+    BlockStore store(g_dir);
+    IoPool pool(3);
+    OrderedHash whole;
+    Sha256 want;
+    {
+        CommitPipeline pipeline(pool, 4, &whole);
+        for (int i = 0; i < 24; ++i) {
+            std::string data(1000 + 37 * i + (i % 3) * 200000, static_cast<char>('A' + i));
+            want.update(data);
+            pipeline.add(sealed(store, data));
+        }
+        pipeline.finish();
+    }
+    auto got = whole.finish();
+    cr_assert(got.has_value());
+    cr_expect(to_hex(*got) == to_hex(want.finish()), "the order of blocks is kept");
+}
