@@ -398,14 +398,20 @@ Test(http_server, file_body_sends_the_slice) {
     cr_assert(r.find("Content-Length: 10") != std::string::npos, "%s", r.c_str());
 }
 
-// A blocking route runs on the thread pool: the loop answers others meanwhile.
-Test(http_server, blocking_route_does_not_hold_the_loop) {
+// Sends GET /slow and waits (at most 2 s) until its handler runs on the thread pool.
+int start_slow() {
     g_release = false;
     g_slow_started = false;
-    int slow = connect_unix();
-    send_all(slow, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    int fd = connect_unix();
+    send_all(fd, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
     for (int i = 0; i < 200 && !g_slow_started; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return fd;
+}
+
+// A blocking route runs on the thread pool: the loop answers others meanwhile.
+Test(http_server, blocking_route_does_not_hold_the_loop) {
+    int slow = start_slow();
     cr_assert(g_slow_started, "the blocking handler started");
     auto fast = exchange("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     cr_assert(starts(fast, "HTTP/1.1 200"), "another request is answered while one blocks: %s",
@@ -425,12 +431,7 @@ Test(http_server, blocking_route_does_not_hold_the_loop) {
 // Stopping the server while a blocking handler runs neither crashes nor hangs: the
 // connection is closed, the handler finishes on its own, the loop ends.
 Test(http_server, stop_while_a_blocking_route_runs) {
-    g_release = false;
-    g_slow_started = false;
-    int slow = connect_unix();
-    send_all(slow, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
-    for (int i = 0; i < 200 && !g_slow_started; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    int slow = start_slow();
     cr_assert(g_slow_started);
     std::thread releaser([] {
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
