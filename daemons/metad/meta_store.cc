@@ -1,0 +1,417 @@
+#include "meta_store.hh"
+
+#include "lmdb/cursor.hh"
+#include "lmdb/txn.hh"
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+namespace strata::metad {
+
+namespace {
+
+using nlohmann::json;
+
+std::string be64(std::uint64_t v) {
+    std::string s(8, '\0');
+    for (int i = 7; i >= 0; --i, v >>= 8)
+        s[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+    return s;
+}
+
+std::uint64_t from_be64(std::string_view s) {
+    std::uint64_t v = 0;
+    for (char c : s.substr(0, 8))
+        v = (v << 8) | static_cast<unsigned char>(c);
+    return v;
+}
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+bool valid_utf8(std::string_view s) {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        auto c = static_cast<unsigned char>(s[i]);
+        std::size_t n = c < 0x80           ? 1
+                        : (c >> 5) == 0x6  ? 2
+                        : (c >> 4) == 0xe  ? 3
+                        : (c >> 3) == 0x1e ? 4
+                                           : 0;
+        if (n == 0 || i + n > s.size()) return false;
+        for (std::size_t k = 1; k < n; ++k)
+            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+        if (n == 2 && c < 0xc2) return false; // overlong
+        i += n;
+    }
+    return true;
+}
+
+json user_json(const User& u) {
+    return {{"id", u.id},
+            {"name", u.name},
+            {"email", u.email},
+            {"password", u.password_hash},
+            {"root", u.root},
+            {"created", u.created},
+            {"disabled", u.disabled}};
+}
+
+User user_of(std::string_view v) {
+    json j = json::parse(v);
+    return {j["id"], j["name"], j["email"], j["password"], j["root"], j["created"], j["disabled"]};
+}
+
+json node_json(const Node& n) {
+    return {{"id", n.id},           {"owner", n.owner},          {"parent", n.parent},
+            {"name", n.name},       {"kind", to_string(n.kind)}, {"version", n.version},
+            {"created", n.created}, {"modified", n.modified}};
+}
+
+Node node_of(std::string_view v) {
+    json j = json::parse(v);
+    Node n;
+    n.id = j["id"];
+    n.owner = j["owner"];
+    n.parent = j["parent"];
+    n.name = j["name"];
+    n.kind = j["kind"] == "file" ? NodeKind::file : NodeKind::folder;
+    n.version = j["version"];
+    n.created = j["created"];
+    n.modified = j["modified"];
+    return n;
+}
+
+std::string child_key(std::uint64_t parent, std::string_view name) {
+    return be64(parent) + fold_name(name);
+}
+
+} // namespace
+
+const char* to_string(NodeKind k) {
+    return k == NodeKind::file ? "file" : "folder";
+}
+
+void check_name(std::string_view name) {
+    auto bad = [](const std::string& why) { throw StoreError(400, "invalid_name", why); };
+    if (name.empty()) bad("a name cannot be empty");
+    if (name.size() > 255) bad("a name has at most 255 bytes");
+    if (name == "." || name == "..") bad("\".\" and \"..\" are not names");
+    for (char c : name) {
+        auto u = static_cast<unsigned char>(c);
+        if (c == '/') bad("a name cannot contain '/'");
+        if (u < 0x20 || u == 0x7f) bad("a name cannot contain control characters");
+    }
+    if (!valid_utf8(name)) bad("a name must be UTF-8");
+}
+
+std::string fold_name(std::string_view name) {
+    return lower(name);
+}
+
+MetaStore::MetaStore(const std::filesystem::path& dir, std::uint32_t node_id,
+                     std::size_t max_map_bytes) {
+    lmdb::EnvOptions opts;
+    opts.max_map_size = max_map_bytes;
+    env_ = std::make_unique<lmdb::Env>(dir, opts);
+    users_ = env_->open_dbi("users");
+    user_names_ = env_->open_dbi("user_names");
+    user_emails_ = env_->open_dbi("user_emails");
+    sessions_ = env_->open_dbi("sessions");
+    nodes_ = env_->open_dbi("nodes");
+    children_ = env_->open_dbi("children");
+    meta_ = env_->open_dbi("meta");
+    std::uint64_t last = env_->read([&](lmdb::Txn& t) {
+        auto v = t.get(meta_, "last_id");
+        return v ? from_be64(*v) : 0;
+    });
+    ids_ = std::make_unique<ids::Generator>(node_id, ids::Clock{}, last);
+}
+
+std::uint64_t MetaStore::next_id() {
+    return ids_->next();
+}
+
+std::vector<std::uint64_t> MetaStore::reserve_ids(std::size_t count) {
+    std::vector<std::uint64_t> out;
+    for (std::size_t i = 0; i < count; ++i)
+        out.push_back(next_id());
+    if (!out.empty()) env_->write([&](lmdb::Txn& t) { t.put(meta_, "last_id", be64(out.back())); });
+    return out;
+}
+
+User MetaStore::create_user(std::string name, std::string email, std::string password_hash) {
+    name = lower(name);
+    email = lower(email);
+    if (name.size() < 3 || name.size() > 32 ||
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos)
+        throw StoreError(400, "invalid_name", "a user name is 3 to 32 of [a-z0-9_-]");
+    auto at = email.find('@');
+    if (email.size() > 254 || at == std::string::npos || at == 0 || at + 1 == email.size() ||
+        email.find_first_of(" \t\r\n/") != std::string::npos)
+        throw StoreError(400, "invalid_email", "not an email address");
+    User u{next_id(), name, email, std::move(password_hash), next_id(), now_ms() / 1000, false};
+    Node root;
+    root.id = u.root;
+    root.owner = u.id;
+    root.created = root.modified = now_ms();
+    env_->write([&](lmdb::Txn& t) {
+        if (!t.insert(user_names_, u.name, be64(u.id)))
+            throw StoreError(409, "name_taken", "the user name " + u.name + " is taken");
+        if (!t.insert(user_emails_, u.email, be64(u.id)))
+            throw StoreError(409, "email_taken", "that email address is already registered");
+        t.put(users_, be64(u.id), user_json(u).dump());
+        t.put(nodes_, be64(root.id), node_json(root).dump());
+        t.put(meta_, "last_id", be64(u.root));
+    });
+    return u;
+}
+
+std::optional<User> MetaStore::user(std::uint64_t id) {
+    return env_->read([&](lmdb::Txn& t) -> std::optional<User> {
+        auto v = t.get(users_, be64(id));
+        if (!v) return std::nullopt;
+        return user_of(*v);
+    });
+}
+
+std::optional<User> MetaStore::user_by_login(std::string_view login) {
+    std::string key = lower(login);
+    return env_->read([&](lmdb::Txn& t) -> std::optional<User> {
+        auto id = t.get(key.find('@') == std::string::npos ? user_names_ : user_emails_, key);
+        if (!id) return std::nullopt;
+        auto v = t.get(users_, *id);
+        if (!v) return std::nullopt;
+        return user_of(*v);
+    });
+}
+
+std::vector<User> MetaStore::users(std::uint64_t after, std::size_t limit) {
+    return env_->read([&](lmdb::Txn& t) {
+        std::vector<User> out;
+        lmdb::Cursor c(t, users_);
+        for (auto [k, v] : c.from(be64(after + 1))) {
+            if (out.size() >= limit) break;
+            out.push_back(user_of(v));
+        }
+        return out;
+    });
+}
+
+void MetaStore::set_disabled(std::uint64_t id, bool disabled) {
+    env_->write([&](lmdb::Txn& t) {
+        auto v = t.get(users_, be64(id));
+        if (!v) throw StoreError(404, "unknown_user", "no such user");
+        User u = user_of(*v);
+        u.disabled = disabled;
+        t.put(users_, be64(id), user_json(u).dump());
+    });
+}
+
+void MetaStore::set_password_hash(std::uint64_t id, const std::string& hash) {
+    env_->write([&](lmdb::Txn& t) {
+        auto v = t.get(users_, be64(id));
+        if (!v) throw StoreError(404, "unknown_user", "no such user");
+        User u = user_of(*v);
+        u.password_hash = hash;
+        t.put(users_, be64(id), user_json(u).dump());
+    });
+}
+
+std::size_t MetaStore::user_count() {
+    return env_->read([&](lmdb::Txn& t) { return t.entries(users_); });
+}
+
+Session MetaStore::create_session(std::uint64_t user, std::int64_t ttl_seconds) {
+    std::int64_t now = now_ms() / 1000;
+    Session s{next_id(), user, now, now + ttl_seconds, false};
+    env_->write([&](lmdb::Txn& t) {
+        t.put(sessions_, be64(s.id),
+              json{{"id", s.id},
+                   {"user", s.user},
+                   {"created", s.created},
+                   {"expires", s.expires},
+                   {"revoked", false}}
+                  .dump());
+        t.put(meta_, "last_id", be64(s.id));
+    });
+    return s;
+}
+
+std::optional<Session> MetaStore::session(std::uint64_t id) {
+    return env_->read([&](lmdb::Txn& t) -> std::optional<Session> {
+        auto v = t.get(sessions_, be64(id));
+        if (!v) return std::nullopt;
+        json j = json::parse(*v);
+        return Session{j["id"], j["user"], j["created"], j["expires"], j["revoked"]};
+    });
+}
+
+bool MetaStore::revoke_session(std::uint64_t id) {
+    return env_->write([&](lmdb::Txn& t) {
+        auto v = t.get(sessions_, be64(id));
+        if (!v) return false;
+        json j = json::parse(*v);
+        j["revoked"] = true;
+        t.put(sessions_, be64(id), j.dump());
+        return true;
+    });
+}
+
+namespace {
+
+// The node, if it exists and `caller` may see it (owner only, until sharing exists).
+std::optional<Node> visible(lmdb::Txn& t, lmdb::Dbi nodes, std::uint64_t caller, std::uint64_t id) {
+    auto v = t.get(nodes, be64(id));
+    if (!v) return std::nullopt;
+    Node n = node_of(*v);
+    if (n.owner != caller) return std::nullopt;
+    return n;
+}
+
+StoreError not_found() {
+    return StoreError(404, "not_found", "no such file or folder");
+}
+
+} // namespace
+
+Node MetaStore::create_folder(std::uint64_t caller, std::uint64_t parent, std::string name) {
+    check_name(name);
+    Node n;
+    n.id = next_id();
+    n.owner = caller;
+    n.parent = parent;
+    n.name = std::move(name);
+    n.created = n.modified = now_ms();
+    env_->write([&](lmdb::Txn& t) {
+        auto p = visible(t, nodes_, caller, parent);
+        if (!p) throw not_found();
+        if (p->kind != NodeKind::folder)
+            throw StoreError(400, "not_a_folder", "the parent is not a folder");
+        if (!t.insert(children_, child_key(parent, n.name), be64(n.id)))
+            throw StoreError(409, "name_taken", "\"" + n.name + "\" already exists there");
+        t.put(nodes_, be64(n.id), node_json(n).dump());
+        t.put(meta_, "last_id", be64(n.id));
+    });
+    return n;
+}
+
+Node MetaStore::stat(std::uint64_t caller, std::uint64_t id) {
+    return env_->read([&](lmdb::Txn& t) {
+        auto n = visible(t, nodes_, caller, id);
+        if (!n) throw not_found();
+        return *n;
+    });
+}
+
+Node MetaStore::stat_path(std::uint64_t caller, std::string_view path) {
+    auto u = user(caller);
+    if (!u) throw not_found();
+    return env_->read([&](lmdb::Txn& t) {
+        auto n = visible(t, nodes_, caller, u->root);
+        if (!n) throw not_found();
+        while (!path.empty()) {
+            if (path.front() == '/') {
+                path.remove_prefix(1);
+                continue;
+            }
+            auto slash = path.find('/');
+            std::string_view part = path.substr(0, slash);
+            path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+            auto child = t.get(children_, child_key(n->id, part));
+            if (!child) throw not_found();
+            n = visible(t, nodes_, caller, from_be64(*child));
+            if (!n) throw not_found();
+        }
+        return *n;
+    });
+}
+
+MetaStore::Page MetaStore::list(std::uint64_t caller, std::uint64_t folder, std::string_view cursor,
+                                std::size_t limit) {
+    return env_->read([&](lmdb::Txn& t) {
+        auto f = visible(t, nodes_, caller, folder);
+        if (!f) throw not_found();
+        if (f->kind != NodeKind::folder)
+            throw StoreError(400, "not_a_folder", "only folders have children");
+        Page page;
+        std::string prefix = be64(folder);
+        // The cursor is the folded name of the last entry returned: continue after it.
+        std::string start = prefix + std::string(cursor);
+        if (!cursor.empty()) start.push_back('\0');
+        lmdb::Cursor c(t, children_);
+        for (auto [k, v] : c.from(start)) {
+            if (k.substr(0, 8) != prefix) break;
+            if (page.nodes.size() == limit) {
+                page.next_cursor =
+                    std::string(page.nodes.empty() ? "" : fold_name(page.nodes.back().name));
+                break;
+            }
+            auto n = t.get(nodes_, v);
+            if (n) page.nodes.push_back(node_of(*n));
+        }
+        return page;
+    });
+}
+
+Node MetaStore::update(std::uint64_t caller, std::uint64_t id, std::optional<std::string> name,
+                       std::optional<std::uint64_t> parent, std::uint64_t if_match) {
+    if (name) check_name(*name);
+    return env_->write([&](lmdb::Txn& t) {
+        auto n = visible(t, nodes_, caller, id);
+        if (!n) throw not_found();
+        if (if_match && n->version != if_match)
+            throw StoreError(412, "version_mismatch",
+                             "the node is at version " + std::to_string(n->version));
+        if (n->parent == 0) throw StoreError(400, "invalid_move", "a root folder stays put");
+        std::uint64_t new_parent = parent.value_or(n->parent);
+        std::string new_name = name.value_or(n->name);
+        if (new_parent != n->parent) {
+            auto p = visible(t, nodes_, caller, new_parent);
+            if (!p) throw not_found();
+            if (p->kind != NodeKind::folder)
+                throw StoreError(400, "not_a_folder", "the new parent is not a folder");
+            // No cycles: the new parent must not be the node or one of its descendants.
+            for (std::uint64_t a = new_parent; a != 0;) {
+                if (a == id)
+                    throw StoreError(400, "invalid_move", "cannot move a folder into itself");
+                auto an = t.get(nodes_, be64(a));
+                if (!an) break;
+                a = node_of(*an).parent;
+            }
+        }
+        std::string old_key = child_key(n->parent, n->name);
+        std::string new_key = child_key(new_parent, new_name);
+        if (old_key != new_key) {
+            if (!t.insert(children_, new_key, be64(id)))
+                throw StoreError(409, "name_taken", "\"" + new_name + "\" already exists there");
+            t.del(children_, old_key);
+        } else if (new_name != n->name) {
+            t.put(children_, new_key, be64(id)); // only the case changed
+        }
+        n->parent = new_parent;
+        n->name = new_name;
+        ++n->version;
+        n->modified = now_ms();
+        t.put(nodes_, be64(id), node_json(*n).dump());
+        return *n;
+    });
+}
+
+MetaStore::Counts MetaStore::counts() {
+    return env_->read([&](lmdb::Txn& t) {
+        return Counts{t.entries(users_), t.entries(sessions_), t.entries(nodes_), env_->map_size()};
+    });
+}
+
+} // namespace strata::metad
