@@ -54,6 +54,9 @@ def spec_keys(name):
         keys["daemon"].append("state_dir")
     if name == "gatewayd":
         keys["public"] = ["listen", "web_root"]
+    if name == "metad":
+        keys["meta"] = ["node_id", "max_map_bytes"]
+        keys["auth"] = ["session_key_file", "session_ttl_seconds", "password_cost"]
     if name == "blockd":
         keys["store"] = ["io_threads"]
         keys["upload"] = ["max_blob_bytes"]
