@@ -1,0 +1,123 @@
+// Unit tests of MetaStore on a temporary LMDB environment: names, users, the folder tree
+// (uniqueness, paging, moves without cycles, versions) and ids across reopening.
+#include "meta_store.hh"
+
+#include <criterion/criterion.h>
+#include <filesystem>
+#include <set>
+#include <unistd.h>
+
+using namespace strata::metad;
+namespace fs = std::filesystem;
+
+static fs::path g_dir;
+static void make_dir() {
+    char tmpl[] = "/tmp/strata-metastore-XXXXXX";
+    cr_assert(mkdtemp(tmpl));
+    g_dir = tmpl;
+}
+static void remove_dir() {
+    std::error_code ec;
+    fs::remove_all(g_dir, ec);
+}
+TestSuite(meta_store, .init = make_dir, .fini = remove_dir);
+
+static int status_of(const std::function<void()>& fn) {
+    try {
+        fn();
+    } catch (const StoreError& e) {
+        return e.status();
+    }
+    return 0;
+}
+
+Test(meta_store, names) {
+    for (std::string ok : std::initializer_list<std::string>{
+             "a", "Photos 2026", std::string(255, 'x'), "résumé.pdf", "...x"})
+        cr_expect_eq(status_of([&] { check_name(ok); }), 0, "'%s' is a name", ok.c_str());
+    for (std::string bad : {std::string(), std::string("/"), std::string("a/b"), std::string("."),
+                            std::string(".."), std::string("a\x01"), std::string(256, 'x'),
+                            std::string("\xc3"), std::string("\xc0\xaf")})
+        cr_expect_eq(status_of([&] { check_name(bad); }), 400);
+    cr_expect_eq(fold_name("PhOtOs"), "photos");
+}
+
+Test(meta_store, users_unique_and_found) {
+    MetaStore s(g_dir / "db", 1);
+    User a = s.create_user("Alice", "Alice@Example.org", "hash");
+    cr_expect(a.name == "alice" && a.email == "alice@example.org" && a.root != 0);
+    cr_expect_eq(status_of([&] { s.create_user("ALICE", "other@example.org", "h"); }), 409);
+    cr_expect_eq(status_of([&] { s.create_user("bob", "alice@EXAMPLE.org", "h"); }), 409);
+    cr_expect_eq(status_of([&] { s.create_user("b", "b@example.org", "h"); }), 400);
+    cr_expect_eq(status_of([&] { s.create_user("bob", "not-an-email", "h"); }), 400);
+    cr_expect(s.user_by_login("ALICE")->id == a.id);
+    cr_expect(s.user_by_login("alice@example.org")->id == a.id);
+    cr_expect(!s.user_by_login("nobody"));
+    cr_expect_eq(s.stat(a.id, a.root).kind, NodeKind::folder);
+}
+
+Test(meta_store, tree_operations) {
+    MetaStore s(g_dir / "db", 1);
+    User a = s.create_user("alice", "a@example.org", "h");
+    User b = s.create_user("bob", "b@example.org", "h");
+    Node photos = s.create_folder(a.id, a.root, "Photos");
+    cr_expect_eq(status_of([&] { s.create_folder(a.id, a.root, "photos"); }), 409);
+    cr_expect_eq(status_of([&] { s.create_folder(b.id, a.root, "mine"); }), 404,
+                 "bob cannot write into alice's root");
+    cr_expect_eq(status_of([&] { s.stat(b.id, photos.id); }), 404);
+    Node y2026 = s.create_folder(a.id, photos.id, "2026");
+    Node trip = s.create_folder(a.id, y2026.id, "Trip");
+    cr_expect_eq(s.stat_path(a.id, "/PHOTOS/2026/trip").id, trip.id);
+    cr_expect_eq(status_of([&] { s.stat_path(b.id, "/Photos"); }), 404);
+    // No cycles: not into itself, not below itself.
+    cr_expect_eq(status_of([&] { s.update(a.id, photos.id, {}, photos.id, 0); }), 400);
+    cr_expect_eq(status_of([&] { s.update(a.id, photos.id, {}, trip.id, 0); }), 400);
+    cr_expect_eq(status_of([&] { s.update(a.id, a.root, std::string("x"), {}, 0); }), 400);
+    // Move and rename, versions.
+    Node moved = s.update(a.id, trip.id, std::string("Holiday"), a.root, 0);
+    cr_expect(moved.parent == a.root && moved.name == "Holiday" && moved.version == 2);
+    cr_expect_eq(status_of([&] { s.update(a.id, trip.id, std::string("x"), {}, 1); }), 412);
+    cr_expect_eq(s.update(a.id, trip.id, std::string("HOLIDAY"), {}, 2).version, 3u,
+                 "a case-only rename is allowed");
+    cr_expect_eq(status_of([&] { s.update(a.id, trip.id, std::string("photos"), {}, 0); }), 409);
+    cr_expect_eq(s.stat_path(a.id, "/holiday").id, trip.id);
+    cr_expect_eq(status_of([&] { s.stat_path(a.id, "/Photos/2026/Trip"); }), 404,
+                 "the old path is gone");
+}
+
+Test(meta_store, paging_in_name_order) {
+    MetaStore s(g_dir / "db", 1);
+    User a = s.create_user("alice", "a@example.org", "h");
+    std::set<std::string> want;
+    for (int i = 0; i < 57; ++i) {
+        std::string name = "f" + std::to_string(i * 7919 % 1000);
+        s.create_folder(a.id, a.root, name);
+        want.insert(name);
+    }
+    std::vector<std::string> got;
+    std::string cursor;
+    int pages = 0;
+    do {
+        auto page = s.list(a.id, a.root, cursor, 10);
+        for (const auto& n : page.nodes)
+            got.push_back(n.name);
+        cursor = page.next_cursor;
+        ++pages;
+    } while (!cursor.empty() && pages < 20);
+    cr_expect_eq(pages, 6);
+    cr_expect(std::vector<std::string>(want.begin(), want.end()) == got,
+              "every child once, in name order");
+}
+
+Test(meta_store, ids_increase_across_reopen) {
+    std::uint64_t last;
+    {
+        MetaStore s(g_dir / "db", 3);
+        auto ids = s.reserve_ids(100);
+        for (std::size_t i = 1; i < ids.size(); ++i)
+            cr_assert_gt(ids[i], ids[i - 1]);
+        last = ids.back();
+    }
+    MetaStore again(g_dir / "db", 3);
+    cr_expect_gt(again.next_id(), last);
+}
