@@ -3,6 +3,7 @@
 // come next (see strata-metad(8), "Status in this release").
 #include "auth/password.hh"
 #include "auth/session_token.hh"
+#include "backup_routes.hh"
 #include "daemon/runtime.hh"
 #include "log/log.hh"
 #include "meta_store.hh"
@@ -51,6 +52,7 @@ void start(daemon::Runtime& rt) {
     auth.password_cost = cfg.string("auth.password_cost") == "minimal" ? auth::minimal_cost()
                                                                        : auth::interactive_cost();
     metad::add_routes(rt.control_router(), *g_store, std::move(auth));
+    metad::add_backup_routes(rt.control_router(), *g_store, rt.state_dir()->path());
 }
 
 } // namespace

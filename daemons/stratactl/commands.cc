@@ -18,8 +18,6 @@ bool is_daemon_name(const std::string& name) {
     return false;
 }
 
-namespace {
-
 std::string socket_of(const Context& ctx, const std::string& name) {
     return ctx.runtime_dir + "/" + name + ".sock";
 }
@@ -50,6 +48,8 @@ std::string explain(const Context& ctx, const std::string& name, const http_clie
         return fmt::format("strata-{}: {}", name, e.what());
     }
 }
+
+namespace {
 
 struct Row {
     std::string name, state, version, uptime, pid;

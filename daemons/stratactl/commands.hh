@@ -1,6 +1,8 @@
 // stratactl's commands; each returns the process exit code.
 #pragma once
 
+#include "http_client/client.hh"
+
 #include <chrono>
 #include <string>
 
@@ -18,7 +20,16 @@ int cmd_reload(const Context& ctx, const std::string& name);
 int cmd_metrics(const Context& ctx, const std::string& name);
 int cmd_blocks_stats(const Context& ctx);
 
+int cmd_meta_stats(const Context& ctx);
+int cmd_meta_backup(const Context& ctx, const std::string& file);
+// Offline: metad must be stopped. Replaces STATE_DIR/db with the backup.
+int cmd_meta_restore(const Context& ctx, const std::string& file, const std::string& state_dir);
+
 bool is_daemon_name(const std::string& name);
+std::string socket_of(const Context& ctx, const std::string& name);
+http_client::Client client_for(const Context& ctx, const std::string& name);
+// One line that says what is wrong in operator terms.
+std::string explain(const Context& ctx, const std::string& name, const http_client::Error& e);
 extern const char* const kDaemons[7];
 
 } // namespace strata::ctl

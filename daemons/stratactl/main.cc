@@ -17,6 +17,10 @@ Commands:
   reload NAME         reload NAME's configuration (a bad one is rejected and reported)
   metrics NAME        print NAME's metrics in Prometheus text format
   blocks stats        blockd's store: blocks, bytes, files, dedupe ratio
+  meta stats          metad's users, sessions, nodes and map size
+  meta backup FILE    a consistent copy of metad's database, taken while it serves
+  meta restore FILE [STATE_DIR]
+                      put a backup in place (metad stopped; default /var/lib/strata/meta)
 
 NAME is one of: dnsd lbd gatewayd metad blockd transcoded notifyd
 
@@ -89,6 +93,15 @@ int main(int argc, char** argv) {
         if (rest != 1 || std::string(argv[optind]) != "stats")
             return usage_error("usage: stratactl blocks stats");
         return cmd_blocks_stats(ctx);
+    }
+    if (command == "meta") {
+        std::string sub = rest > 0 ? argv[optind] : "";
+        if (sub == "stats" && rest == 1) return cmd_meta_stats(ctx);
+        if (sub == "backup" && rest == 2) return cmd_meta_backup(ctx, argv[optind + 1]);
+        if (sub == "restore" && (rest == 2 || rest == 3))
+            return cmd_meta_restore(ctx, argv[optind + 1],
+                                    rest == 3 ? argv[optind + 2] : "/var/lib/strata/meta");
+        return usage_error("usage: stratactl meta stats | backup FILE | restore FILE [STATE_DIR]");
     }
     if (command == "reload" || command == "metrics") {
         if (rest != 1) return usage_error(command + " needs exactly one daemon NAME");

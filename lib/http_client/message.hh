@@ -6,6 +6,7 @@
 #include <chrono>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +45,10 @@ struct Request {
     Headers headers;
     std::string body;
     std::optional<std::chrono::milliseconds> timeout; // overrides Options::timeout
+    // When set, the response body goes here piece by piece (return false to abort the
+    // transfer) instead of into Response::body, and Options::max_response_bytes does not
+    // apply: downloads of any size (backups) in bounded memory.
+    std::function<bool(std::string_view)> body_sink;
 };
 
 struct Response {

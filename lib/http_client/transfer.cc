@@ -109,7 +109,7 @@ Transfer::Transfer(EasyPtr easy, const Target& target, const Options& options, R
     setopt(h, CURLOPT_WRITEDATA, static_cast<void*>(this));
     setopt(h, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
     setopt(h, CURLOPT_HEADERDATA, static_cast<void*>(this));
-    if (options_.max_response_bytes > 0) {
+    if (options_.max_response_bytes > 0 && !request_.body_sink) {
         // Rejects early when Content-Length is known; on_body enforces it otherwise.
         setopt(h, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(options_.max_response_bytes));
     }
@@ -154,6 +154,13 @@ EasyPtr Transfer::release() {
 size_t Transfer::on_body(char* data, size_t size, size_t n, void* self_ptr) {
     auto* self = static_cast<Transfer*>(self_ptr);
     size_t bytes = size * n;
+    if (self->request_.body_sink) {
+        try {
+            return self->request_.body_sink(std::string_view(data, bytes)) ? bytes : 0;
+        } catch (...) {
+            return 0;
+        }
+    }
     std::string& body = self->response_.body;
     std::size_t limit = self->options_.max_response_bytes;
     if (limit > 0 && body.size() + bytes > limit) {
