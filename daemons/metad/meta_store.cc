@@ -3,6 +3,7 @@
 #include "lmdb/cursor.hh"
 #include "lmdb/txn.hh"
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -39,6 +40,7 @@ std::string lower(std::string_view s) {
     return out;
 }
 
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
 bool valid_utf8(std::string_view s) {
     std::size_t i = 0;
     while (i < s.size()) {
@@ -49,9 +51,14 @@ bool valid_utf8(std::string_view s) {
                         : (c >> 3) == 0x1e ? 4
                                            : 0;
         if (n == 0 || i + n > s.size()) return false;
-        for (std::size_t k = 1; k < n; ++k)
-            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
-        if (n == 2 && c < 0xc2) return false; // overlong
+        std::uint32_t cp = n == 1 ? c : c & (0xff >> (n + 1));
+        for (std::size_t k = 1; k < n; ++k) {
+            auto b = static_cast<unsigned char>(s[i + k]);
+            if ((b >> 6) != 0x2) return false;
+            cp = (cp << 6) | (b & 0x3f);
+        }
+        static constexpr std::uint32_t min_for[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_for[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
         i += n;
     }
     return true;
@@ -90,6 +97,15 @@ Node node_of(std::string_view v) {
     n.created = j["created"];
     n.modified = j["modified"];
     return n;
+}
+
+// Records `id` as the last id issued, unless a later one is recorded already: ids are taken
+// before the write transaction begins, and writers on the loop and on the thread pool may
+// commit out of id order; "last_id" must never go back (ids stay unique over a restart even
+// if the clock stepped back).
+void record_last_id(lmdb::Txn& t, lmdb::Dbi meta, std::uint64_t id) {
+    auto v = t.get(meta, "last_id");
+    if (!v || from_be64(*v) < id) t.put(meta, "last_id", be64(id));
 }
 
 std::string child_key(std::uint64_t parent, std::string_view name) {
@@ -146,7 +162,7 @@ std::vector<std::uint64_t> MetaStore::reserve_ids(std::size_t count) {
     std::vector<std::uint64_t> out;
     for (std::size_t i = 0; i < count; ++i)
         out.push_back(next_id());
-    if (!out.empty()) env_->write([&](lmdb::Txn& t) { t.put(meta_, "last_id", be64(out.back())); });
+    if (!out.empty()) env_->write([&](lmdb::Txn& t) { record_last_id(t, meta_, out.back()); });
     return out;
 }
 
@@ -157,8 +173,14 @@ User MetaStore::create_user(std::string name, std::string email, std::string pas
         name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos)
         throw StoreError(400, "invalid_name", "a user name is 3 to 32 of [a-z0-9_-]");
     auto at = email.find('@');
+    // No spaces, '/' or control characters (NUL, DEL, ...): they have no place in an
+    // address and would end up in logs and mail headers.
+    bool bad_char = std::any_of(email.begin(), email.end(), [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u <= 0x20 || u == 0x7f || c == '/';
+    });
     if (email.size() > 254 || at == std::string::npos || at == 0 || at + 1 == email.size() ||
-        email.find_first_of(" \t\r\n/") != std::string::npos)
+        bad_char)
         throw StoreError(400, "invalid_email", "not an email address");
     User u{next_id(), name, email, std::move(password_hash), next_id(), now_ms() / 1000, false};
     Node root;
@@ -172,7 +194,7 @@ User MetaStore::create_user(std::string name, std::string email, std::string pas
             throw StoreError(409, "email_taken", "that email address is already registered");
         t.put(users_, be64(u.id), user_json(u).dump());
         t.put(nodes_, be64(root.id), node_json(root).dump());
-        t.put(meta_, "last_id", be64(u.root));
+        record_last_id(t, meta_, u.root);
     });
     return u;
 }
@@ -243,7 +265,7 @@ Session MetaStore::create_session(std::uint64_t user, std::int64_t ttl_seconds) 
                    {"expires", s.expires},
                    {"revoked", false}}
                   .dump());
-        t.put(meta_, "last_id", be64(s.id));
+        record_last_id(t, meta_, s.id);
     });
     return s;
 }
@@ -301,7 +323,7 @@ Node MetaStore::create_folder(std::uint64_t caller, std::uint64_t parent, std::s
         if (!t.insert(children_, child_key(parent, n.name), be64(n.id)))
             throw StoreError(409, "name_taken", "\"" + n.name + "\" already exists there");
         t.put(nodes_, be64(n.id), node_json(n).dump());
-        t.put(meta_, "last_id", be64(n.id));
+        record_last_id(t, meta_, n.id);
     });
     return n;
 }

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <ctime>
+#include <mutex>
 
 namespace strata::metad {
 
@@ -78,8 +79,20 @@ http::Response guarded_store(F&& fn) {
 }
 
 struct Context {
+    Context(MetaStore& s, AuthOptions a) : store(s), auth(std::move(a)) {}
+
     MetaStore& store;
     AuthOptions auth;
+
+    // A hash of no one's password at the configured cost, made on first use. A login for an
+    // unknown (or disabled) user is verified against it, so refusing it takes as long as
+    // refusing a wrong password: the time of the answer does not tell which user exists.
+    const std::string& dummy_hash() {
+        std::call_once(dummy_once_, [&] {
+            dummy_hash_ = auth::hash_password("no user has this password", auth.password_cost);
+        });
+        return dummy_hash_;
+    }
 
     // The calling user's id; 401 when the request carries no valid identity.
     std::uint64_t caller(const http::Request& req, std::uint64_t* session = nullptr) const {
@@ -107,12 +120,16 @@ struct Context {
         }
         throw http::Error(401, "unauthenticated", "sign in first");
     }
+
+private:
+    std::once_flag dummy_once_;
+    std::string dummy_hash_;
 };
 
 } // namespace
 
 void add_routes(http::Router& router, MetaStore& store, AuthOptions auth) {
-    auto ctx = std::make_shared<Context>(Context{store, std::move(auth)});
+    auto ctx = std::make_shared<Context>(store, std::move(auth));
 
     // Sign-up hashes the password (Argon2id: tens of ms), so it runs off the loop.
     router.add_blocking("POST", "/v1/users", [ctx](http::Request& req) {
@@ -135,8 +152,10 @@ void add_routes(http::Router& router, MetaStore& store, AuthOptions auth) {
         auto j = body_object(req);
         auto u = ctx->store.user_by_login(string_field(j, "login"));
         std::string password = string_field(j, "password");
-        // The same answer for an unknown user and a wrong password.
-        if (!u || u->disabled || !auth::verify_password(u->password_hash, password))
+        // The same answer, after the same work, for an unknown user and a wrong password.
+        bool match = auth::verify_password(u && !u->disabled ? u->password_hash : ctx->dummy_hash(),
+                                           password);
+        if (!u || u->disabled || !match)
             throw http::Error(401, "invalid_login", "wrong user name or password");
         if (auth::needs_rehash(u->password_hash, ctx->auth.password_cost))
             ctx->store.set_password_hash(u->id,

@@ -35,9 +35,11 @@ Test(meta_store, names) {
     for (std::string ok : std::initializer_list<std::string>{
              "a", "Photos 2026", std::string(255, 'x'), "résumé.pdf", "...x"})
         cr_expect_eq(status_of([&] { check_name(ok); }), 0, "'%s' is a name", ok.c_str());
-    for (std::string bad : {std::string(), std::string("/"), std::string("a/b"), std::string("."),
-                            std::string(".."), std::string("a\x01"), std::string(256, 'x'),
-                            std::string("\xc3"), std::string("\xc0\xaf")})
+    for (std::string bad :
+         {std::string(), std::string("/"), std::string("a/b"), std::string("."), std::string(".."),
+          std::string("a\x01"), std::string(256, 'x'), std::string("\xc3"), std::string("\xc0\xaf"),
+          std::string("\xe0\x80\xaf"), std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"),
+          std::string("\xf0\x82\x82\xac")})
         cr_expect_eq(status_of([&] { check_name(bad); }), 400);
     cr_expect_eq(fold_name("PhOtOs"), "photos");
 }
