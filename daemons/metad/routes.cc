@@ -5,6 +5,7 @@
 #include <charconv>
 #include <ctime>
 #include <mutex>
+#include <unistd.h>
 
 namespace strata::metad {
 
@@ -125,6 +126,63 @@ private:
     std::once_flag dummy_once_;
     std::string dummy_hash_;
 };
+
+// Operators' routes (stratactl meta user ...): only for a unix-socket peer that is root or
+// metad's own user and that names no caller, so no user identity can reach them. The
+// gateway does not route /v1/admin/ at all.
+void require_operator(const http::Request& req) {
+    if (!req.peer || (req.peer->uid != 0 && req.peer->uid != ::geteuid()) ||
+        req.header("X-Strata-Caller") || req.header("Authorization"))
+        throw http::Error(403, "forbidden", "operators only (stratactl on the control socket)");
+}
+
+void add_admin_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
+    router.add_blocking("POST", "/v1/admin/users", [ctx](http::Request& req) {
+        require_operator(req);
+        auto j = body_object(req);
+        std::string password = string_field(j, "password");
+        if (password.size() < auth::min_password_bytes ||
+            password.size() > auth::max_password_bytes)
+            throw http::Error(400, "invalid_password", "a password has 8 to 1024 bytes");
+        std::string hash = auth::hash_password(password, ctx->auth.password_cost);
+        return guarded_store([&] {
+            return http::Response::json(
+                201, user_view(ctx->store.create_user(string_field(j, "name"),
+                                                      string_field(j, "email"), std::move(hash))));
+        });
+    });
+    router.get("/v1/admin/users", [ctx](http::Request& req) {
+        require_operator(req);
+        std::uint64_t after = 0;
+        if (auto it = req.query.find("after"); it != req.query.end()) {
+            auto id = id_of(json(it->second));
+            if (!id) throw http::Error(400, "bad_request", "after is a user id");
+            after = *id;
+        }
+        auto users = ctx->store.users(after, 1000);
+        json items = json::array();
+        for (const auto& u : users)
+            items.push_back(user_view(u));
+        json out = {{"items", items}, {"next_after", nullptr}};
+        if (users.size() == 1000) out["next_after"] = id_str(users.back().id);
+        return http::Response::json(200, out);
+    });
+    // {"disabled": bool}; the user is named by id or by name.
+    router.add("PATCH", "/v1/admin/users/{user}", [ctx](http::Request& req) {
+        require_operator(req);
+        auto j = body_object(req);
+        if (!j.contains("disabled") || !j["disabled"].is_boolean())
+            throw http::Error(400, "bad_request", "expected {\"disabled\": true|false}");
+        const std::string& who = req.params.at("user");
+        auto id = id_of(json(who));
+        auto u = id ? ctx->store.user(*id) : ctx->store.user_by_login(who);
+        if (!u) throw http::Error(404, "unknown_user", "no user " + who);
+        return guarded_store([&] {
+            ctx->store.set_disabled(u->id, j["disabled"].get<bool>());
+            return http::Response::json(200, user_view(*ctx->store.user(u->id)));
+        });
+    });
+}
 
 } // namespace
 
@@ -270,6 +328,7 @@ void add_routes(http::Router& router, MetaStore& store, AuthOptions auth) {
             ids.push_back(id_str(id));
         return http::Response::json(200, {{"ids", ids}});
     });
+    add_admin_routes(router, ctx);
     router.get("/v1/meta/stats", [ctx](http::Request&) {
         auto c = ctx->store.counts();
         return http::Response::json(200, {{"users", c.users},

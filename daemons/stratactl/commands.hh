@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace strata::ctl {
 
@@ -21,6 +22,8 @@ int cmd_metrics(const Context& ctx, const std::string& name);
 int cmd_blocks_stats(const Context& ctx);
 
 int cmd_meta_stats(const Context& ctx);
+// args: {"list"} | {"add", NAME, EMAIL} (password on stdin) | {"disable"|"enable", NAME|ID}
+int cmd_meta_user(const Context& ctx, const std::vector<std::string>& args);
 int cmd_meta_backup(const Context& ctx, const std::string& file);
 // Offline: metad must be stopped. Replaces STATE_DIR/db with the backup.
 int cmd_meta_restore(const Context& ctx, const std::string& file, const std::string& state_dir);

@@ -18,6 +18,11 @@ Commands:
   metrics NAME        print NAME's metrics in Prometheus text format
   blocks stats        blockd's store: blocks, bytes, files, dedupe ratio
   meta stats          metad's users, sessions, nodes and map size
+  meta user list      metad's users
+  meta user add NAME EMAIL
+                      a new user; the password is read from standard input
+  meta user disable|enable NAME
+                      a disabled user cannot log in and its sessions stop working
   meta backup FILE    a consistent copy of metad's database, taken while it serves
   meta restore FILE [STATE_DIR]
                       put a backup in place (metad stopped; default /var/lib/strata/meta)
@@ -97,11 +102,19 @@ int main(int argc, char** argv) {
     if (command == "meta") {
         std::string sub = rest > 0 ? argv[optind] : "";
         if (sub == "stats" && rest == 1) return cmd_meta_stats(ctx);
+        if (sub == "user" && rest >= 2) {
+            std::vector<std::string> args(argv + optind + 1, argv + argc);
+            const std::string& verb = args[0];
+            if ((verb == "list" && args.size() == 1) || (verb == "add" && args.size() == 3) ||
+                ((verb == "disable" || verb == "enable") && args.size() == 2))
+                return cmd_meta_user(ctx, args);
+        }
         if (sub == "backup" && rest == 2) return cmd_meta_backup(ctx, argv[optind + 1]);
         if (sub == "restore" && (rest == 2 || rest == 3))
             return cmd_meta_restore(ctx, argv[optind + 1],
                                     rest == 3 ? argv[optind + 2] : "/var/lib/strata/meta");
-        return usage_error("usage: stratactl meta stats | backup FILE | restore FILE [STATE_DIR]");
+        return usage_error("usage: stratactl meta stats | user list | user add NAME EMAIL | "
+                           "user disable|enable NAME | backup FILE | restore FILE [STATE_DIR]");
     }
     if (command == "reload" || command == "metrics") {
         if (rest != 1) return usage_error(command + " needs exactly one daemon NAME");

@@ -8,9 +8,11 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
+#include <iostream>
 #include <lmdb.h>
 #include <memory>
 #include <unistd.h>
+#include <vector>
 
 namespace strata::ctl {
 
@@ -33,6 +35,83 @@ int cmd_meta_stats(const Context& ctx) {
                                         std::to_string(j.value("sessions", 0ull)),
                                         std::to_string(j.value("nodes", 0ull)),
                                         std::to_string(j.value("map_bytes", 0ull))}}));
+        return 0;
+    } catch (const http_client::Error& e) {
+        fmt::print(stderr, "{}\n", explain(ctx, "metad", e));
+        return 1;
+    }
+}
+
+namespace {
+
+int report(const Context& ctx, const http_client::Response& r) {
+    if (r.ok()) return 0;
+    std::string message = r.body;
+    try {
+        message = r.json()["error"]["message"].get<std::string>();
+    } catch (...) {
+    }
+    fmt::print(stderr, "strata-metad: {} ({})\n", message, r.status);
+    (void)ctx;
+    return 1;
+}
+
+void print_users(const Context& ctx, const nlohmann::json& users) {
+    if (ctx.json) {
+        fmt::print("{}\n", users.dump(2));
+        return;
+    }
+    std::vector<std::vector<std::string>> rows{{"ID", "NAME", "EMAIL", "DISABLED"}};
+    for (const auto& u : users)
+        rows.push_back({u.value("id", ""), u.value("name", ""), u.value("email", ""),
+                        u.value("disabled", false) ? "yes" : "no"});
+    fmt::print("{}", render_table(rows));
+}
+
+} // namespace
+
+int cmd_meta_user(const Context& ctx, const std::vector<std::string>& args) {
+    try {
+        auto metad = client_for(ctx, "metad");
+        const std::string& verb = args.at(0);
+        if (verb == "list") {
+            nlohmann::json all = nlohmann::json::array();
+            std::string after;
+            for (int page = 0; page < 10000; ++page) { // bounded: 10 million users
+                auto r = metad.request(
+                    {.method = "GET",
+                     .path = "/v1/admin/users" + (after.empty() ? "" : "?after=" + after)});
+                if (int rc = report(ctx, r)) return rc;
+                auto j = r.json();
+                for (auto& u : j["items"])
+                    all.push_back(u);
+                if (j["next_after"].is_null()) break;
+                after = j["next_after"].get<std::string>();
+            }
+            print_users(ctx, all);
+            return 0;
+        }
+        if (verb == "add") {
+            // The password comes on standard input (one line), never on the command line.
+            std::string password;
+            if (!std::getline(std::cin, password)) {
+                fmt::print(stderr, "stratactl: give the new user's password on standard input\n");
+                return 2;
+            }
+            auto r = metad.post_json(
+                "/v1/admin/users",
+                {{"name", args.at(1)}, {"email", args.at(2)}, {"password", password}});
+            if (int rc = report(ctx, r)) return rc;
+            print_users(ctx, nlohmann::json::array({r.json()}));
+            return 0;
+        }
+        // disable / enable NAME|ID
+        auto r = metad.request({.method = "PATCH",
+                                .path = "/v1/admin/users/" + args.at(1),
+                                .headers = {{"Content-Type", "application/json"}},
+                                .body = nlohmann::json{{"disabled", verb == "disable"}}.dump()});
+        if (int rc = report(ctx, r)) return rc;
+        print_users(ctx, nlohmann::json::array({r.json()}));
         return 0;
     } catch (const http_client::Error& e) {
         fmt::print(stderr, "{}\n", explain(ctx, "metad", e));
