@@ -127,6 +127,20 @@ private:
     std::string dummy_hash_;
 };
 
+// {"name", "email", "password"} -> 201 the new user (sign-up, and operators adding users).
+http::Response sign_up(Context& ctx, const http::Request& req) {
+    auto j = body_object(req);
+    std::string password = string_field(j, "password");
+    if (password.size() < auth::min_password_bytes || password.size() > auth::max_password_bytes)
+        throw http::Error(400, "invalid_password", "a password has 8 to 1024 bytes");
+    std::string hash = auth::hash_password(password, ctx.auth.password_cost);
+    return guarded_store([&] {
+        User u = ctx.store.create_user(string_field(j, "name"), string_field(j, "email"),
+                                       std::move(hash));
+        return http::Response::json(201, user_view(u));
+    });
+}
+
 // Operators' routes (stratactl meta user ...): only for a unix-socket peer that is root or
 // metad's own user and that names no caller, so no user identity can reach them. The
 // gateway does not route /v1/admin/ at all.
@@ -139,17 +153,7 @@ void require_operator(const http::Request& req) {
 void add_admin_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
     router.add_blocking("POST", "/v1/admin/users", [ctx](http::Request& req) {
         require_operator(req);
-        auto j = body_object(req);
-        std::string password = string_field(j, "password");
-        if (password.size() < auth::min_password_bytes ||
-            password.size() > auth::max_password_bytes)
-            throw http::Error(400, "invalid_password", "a password has 8 to 1024 bytes");
-        std::string hash = auth::hash_password(password, ctx->auth.password_cost);
-        return guarded_store([&] {
-            return http::Response::json(
-                201, user_view(ctx->store.create_user(string_field(j, "name"),
-                                                      string_field(j, "email"), std::move(hash))));
-        });
+        return sign_up(*ctx, req);
     });
     router.get("/v1/admin/users", [ctx](http::Request& req) {
         require_operator(req);
@@ -190,19 +194,8 @@ void add_routes(http::Router& router, MetaStore& store, AuthOptions auth) {
     auto ctx = std::make_shared<Context>(store, std::move(auth));
 
     // Sign-up hashes the password (Argon2id: tens of ms), so it runs off the loop.
-    router.add_blocking("POST", "/v1/users", [ctx](http::Request& req) {
-        auto j = body_object(req);
-        std::string password = string_field(j, "password");
-        if (password.size() < auth::min_password_bytes ||
-            password.size() > auth::max_password_bytes)
-            throw http::Error(400, "invalid_password", "a password has 8 to 1024 bytes");
-        std::string hash = auth::hash_password(password, ctx->auth.password_cost);
-        return guarded_store([&] {
-            User u = ctx->store.create_user(string_field(j, "name"), string_field(j, "email"),
-                                            std::move(hash));
-            return http::Response::json(201, user_view(u));
-        });
-    });
+    router.add_blocking("POST", "/v1/users",
+                        [ctx](http::Request& req) { return sign_up(*ctx, req); });
     router.add_blocking("POST", "/v1/sessions", [ctx](http::Request& req) {
         if (!ctx->auth.signer)
             throw http::Error(503, "sessions_not_configured",
