@@ -144,6 +144,8 @@ MetaStore::MetaStore(const std::filesystem::path& dir, std::uint32_t node_id,
     user_names_ = env_->open_dbi("user_names");
     user_emails_ = env_->open_dbi("user_emails");
     sessions_ = env_->open_dbi("sessions");
+    api_keys_ = env_->open_dbi("api_keys");
+    user_keys_ = env_->open_dbi("user_keys");
     nodes_ = env_->open_dbi("nodes");
     children_ = env_->open_dbi("children");
     meta_ = env_->open_dbi("meta");
@@ -286,6 +288,62 @@ bool MetaStore::revoke_session(std::uint64_t id) {
         json j = json::parse(*v);
         j["revoked"] = true;
         t.put(sessions_, be64(id), j.dump());
+        return true;
+    });
+}
+
+namespace {
+
+json key_json(const ApiKeyRecord& k) {
+    return {{"id", k.id},          {"user", k.user},     {"name", k.name},
+            {"scopes", k.scopes},  {"digest", k.digest}, {"created", k.created},
+            {"revoked", k.revoked}};
+}
+
+ApiKeyRecord key_of(std::string_view v) {
+    json j = json::parse(v);
+    return {j["id"],     j["user"],    j["name"],   j["scopes"].get<std::vector<std::string>>(),
+            j["digest"], j["created"], j["revoked"]};
+}
+
+} // namespace
+
+void MetaStore::add_api_key(const ApiKeyRecord& key) {
+    env_->write([&](lmdb::Txn& t) {
+        t.put(api_keys_, be64(key.id), key_json(key).dump());
+        t.put(user_keys_, be64(key.user) + be64(key.id), "");
+        record_last_id(t, meta_, key.id);
+    });
+}
+
+std::optional<ApiKeyRecord> MetaStore::api_key(std::uint64_t id) {
+    return env_->read([&](lmdb::Txn& t) -> std::optional<ApiKeyRecord> {
+        auto v = t.get(api_keys_, be64(id));
+        if (!v) return std::nullopt;
+        return key_of(*v);
+    });
+}
+
+std::vector<ApiKeyRecord> MetaStore::api_keys_of(std::uint64_t user) {
+    return env_->read([&](lmdb::Txn& t) {
+        std::vector<ApiKeyRecord> out;
+        lmdb::Cursor c(t, user_keys_);
+        for (auto [k, v] : c.prefix(be64(user))) {
+            auto rec = t.get(api_keys_, k.substr(8));
+            if (rec) out.push_back(key_of(*rec));
+        }
+        return out;
+    });
+}
+
+bool MetaStore::revoke_api_key(std::uint64_t user, std::uint64_t id) {
+    return env_->write([&](lmdb::Txn& t) {
+        auto v = t.get(api_keys_, be64(id));
+        if (!v) return false;
+        ApiKeyRecord k = key_of(*v);
+        if (k.user != user) return false;
+        k.revoked = true;
+        t.put(api_keys_, be64(id), key_json(k).dump());
         return true;
     });
 }

@@ -10,6 +10,8 @@
 //   nodes        id -> JSON node (see Node)
 //   children     parent id ++ folded name -> child id   (unique names per folder, listing
 //                in name order, cursors)
+//   api_keys     id -> JSON {id, user, name, scopes, digest, created, revoked}
+//   user_keys    user id ++ key id -> ""    (a user's keys, for listing)
 //   meta         "last_id" -> the last snowflake id issued (ids stay unique over restarts)
 //
 // Names: 1..255 bytes of UTF-8, no '/', no control characters, not "." or "..". Unique in a
@@ -61,6 +63,17 @@ struct Session {
     bool revoked = false;
 };
 
+// An API key: the secret itself is never stored, only its SHA-256 (auth::api_key_digest).
+struct ApiKeyRecord {
+    std::uint64_t id = 0;
+    std::uint64_t user = 0;
+    std::string name;
+    std::vector<std::string> scopes;
+    std::string digest;
+    std::int64_t created = 0;
+    bool revoked = false;
+};
+
 enum class NodeKind { folder, file };
 
 struct Node {
@@ -102,6 +115,12 @@ public:
     std::optional<Session> session(std::uint64_t id);
     bool revoke_session(std::uint64_t id); // false when unknown
 
+    // API keys. add_api_key stores the record as given (id, digest and all).
+    void add_api_key(const ApiKeyRecord& key);
+    std::optional<ApiKeyRecord> api_key(std::uint64_t id);
+    std::vector<ApiKeyRecord> api_keys_of(std::uint64_t user);
+    bool revoke_api_key(std::uint64_t user, std::uint64_t id); // false: unknown or not theirs
+
     // Tree. All throw StoreError: 404 not_found (unknown or not the caller's: a caller never
     // learns that a node it may not see exists), 400 invalid_name / not_a_folder /
     // invalid_move, 409 name_taken, 412 version_mismatch (If-Match).
@@ -129,6 +148,7 @@ public:
 private:
     std::unique_ptr<lmdb::Env> env_;
     lmdb::Dbi users_, user_names_, user_emails_, sessions_, nodes_, children_, meta_;
+    lmdb::Dbi api_keys_, user_keys_;
     std::unique_ptr<ids::Generator> ids_;
 };
 

@@ -1,5 +1,6 @@
 #include "routes.hh"
 
+#include "auth/api_key.hh"
 #include "auth/encoding.hh"
 
 #include <charconv>
@@ -95,8 +96,10 @@ struct Context {
         return dummy_hash_;
     }
 
-    // The calling user's id; 401 when the request carries no valid identity.
-    std::uint64_t caller(const http::Request& req, std::uint64_t* session = nullptr) const {
+    // The calling user's id; 401 when the request carries no valid identity, 403 when its
+    // token or key lacks `scope` (X-Strata-Caller: the gateway has checked scopes already).
+    std::uint64_t caller(const http::Request& req, const char* scope = nullptr,
+                         std::uint64_t* session = nullptr) const {
         if (auto h = req.header("X-Strata-Caller"); h && req.peer) {
             std::string_view v = *h;
             if (v.substr(0, 5) == "user=") {
@@ -107,6 +110,19 @@ struct Context {
             }
             throw http::Error(401, "unauthenticated", "X-Strata-Caller names no active user");
         }
+        if (auto h = req.header("Authorization"); h && h->substr(0, 10) == "Bearer sk_") {
+            // An API key: found by its id, its secret checked against the stored digest.
+            auto key = auth::parse_api_key(h->substr(7));
+            auto rec = key ? store.api_key(key->id) : std::nullopt;
+            if (!rec || rec->revoked ||
+                !auth::digests_equal(rec->digest, auth::api_key_digest(key->secret)))
+                throw http::Error(401, "invalid_token", "the API key is not valid");
+            auto u = store.user(rec->user);
+            if (!u || u->disabled)
+                throw http::Error(401, "invalid_token", "the key's user is disabled");
+            require_scope(rec->scopes, scope);
+            return rec->user;
+        }
         if (auto h = req.header("Authorization"); h && h->substr(0, 7) == "Bearer ") {
             auth::SessionClaims c;
             if (!auth.verifier || auth.verifier->verify(h->substr(7), std::time(nullptr), &c) !=
@@ -116,6 +132,7 @@ struct Context {
             auto u = store.user(c.user);
             if (!s || s->revoked || !u || u->disabled)
                 throw http::Error(401, "invalid_token", "the session has ended");
+            require_scope(c.scopes, scope);
             if (session) *session = c.session;
             return c.user;
         }
@@ -123,6 +140,13 @@ struct Context {
     }
 
 private:
+    static void require_scope(const std::vector<std::string>& have, const char* scope) {
+        if (!scope) return;
+        for (const auto& s : have)
+            if (s == scope) return;
+        throw http::Error(403, "insufficient_scope", std::string("this needs the scope ") + scope);
+    }
+
     std::once_flag dummy_once_;
     std::string dummy_hash_;
 };
@@ -219,7 +243,7 @@ void add_routes(http::Router& router, MetaStore& store, AuthOptions auth) {
     });
     router.add("DELETE", "/v1/sessions/current", [ctx](http::Request& req) {
         std::uint64_t session = 0;
-        ctx->caller(req, &session);
+        ctx->caller(req, nullptr, &session);
         if (!session)
             throw http::Error(400, "bad_request", "only a Bearer session can be signed out");
         ctx->store.revoke_session(session);
@@ -234,7 +258,7 @@ void add_routes(http::Router& router, MetaStore& store, AuthOptions auth) {
     });
 
     router.post("/v1/folders", [ctx](http::Request& req) {
-        std::uint64_t caller = ctx->caller(req);
+        std::uint64_t caller = ctx->caller(req, "files:write");
         auto j = body_object(req);
         auto parent = id_of(j.value("parent", json()));
         if (!parent) throw http::Error(400, "bad_request", "\"parent\" must be an id");
@@ -244,19 +268,19 @@ void add_routes(http::Router& router, MetaStore& store, AuthOptions auth) {
         });
     });
     router.get("/v1/nodes/{id}", [ctx](http::Request& req) {
-        std::uint64_t caller = ctx->caller(req);
+        std::uint64_t caller = ctx->caller(req, "files:read");
         return guarded_store(
             [&] { return node_response(200, ctx->store.stat(caller, path_id(req))); });
     });
     router.get("/v1/stat", [ctx](http::Request& req) {
-        std::uint64_t caller = ctx->caller(req);
+        std::uint64_t caller = ctx->caller(req, "files:read");
         auto it = req.query.find("path");
         if (it == req.query.end()) throw http::Error(400, "bad_request", "expected ?path=/...");
         return guarded_store(
             [&] { return node_response(200, ctx->store.stat_path(caller, it->second)); });
     });
     router.get("/v1/nodes/{id}/children", [ctx](http::Request& req) {
-        std::uint64_t caller = ctx->caller(req);
+        std::uint64_t caller = ctx->caller(req, "files:read");
         std::size_t limit = 100;
         if (auto it = req.query.find("limit"); it != req.query.end()) {
             auto [p, ec] =
@@ -283,7 +307,7 @@ void add_routes(http::Router& router, MetaStore& store, AuthOptions auth) {
         });
     });
     router.add("PATCH", "/v1/nodes/{id}", [ctx](http::Request& req) {
-        std::uint64_t caller = ctx->caller(req);
+        std::uint64_t caller = ctx->caller(req, "files:write");
         auto j = body_object(req);
         std::optional<std::string> name;
         std::optional<std::uint64_t> parent;
@@ -322,6 +346,57 @@ void add_routes(http::Router& router, MetaStore& store, AuthOptions auth) {
         return http::Response::json(200, {{"ids", ids}});
     });
     add_admin_routes(router, ctx);
+
+    // API keys: the token is shown once, at creation; metad keeps only its SHA-256.
+    router.post("/v1/keys", [ctx](http::Request& req) {
+        std::uint64_t caller = ctx->caller(req, "files:write");
+        auto j = body_object(req);
+        std::string name = string_field(j, "name", false);
+        if (name.size() > 100)
+            throw http::Error(400, "bad_request", "a key name has at most 100 bytes");
+        std::vector<std::string> scopes{"files:read"};
+        if (j.contains("scopes")) {
+            const auto& s = j["scopes"];
+            if (!s.is_array() || s.empty() || s.size() > 16)
+                throw http::Error(400, "bad_request", "\"scopes\" is a list of 1 to 16 scopes");
+            scopes.clear();
+            for (const auto& x : s) {
+                if (!x.is_string() || (x != "files:read" && x != "files:write"))
+                    throw http::Error(400, "bad_scope", "scopes are files:read and files:write");
+                scopes.push_back(x.get<std::string>());
+            }
+        }
+        auth::ApiKey key = auth::generate_api_key(ctx->store.next_id());
+        ApiKeyRecord rec{
+            key.id, caller, name, scopes, auth::api_key_digest(key.secret), std::time(nullptr),
+            false};
+        ctx->store.add_api_key(rec);
+        return http::Response::json(201, {{"id", id_str(rec.id)},
+                                          {"name", rec.name},
+                                          {"scopes", rec.scopes},
+                                          {"created", rec.created},
+                                          {"token", key.token()}});
+    });
+    router.get("/v1/keys", [ctx](http::Request& req) {
+        std::uint64_t caller = ctx->caller(req, "files:read");
+        json items = json::array();
+        for (const auto& k : ctx->store.api_keys_of(caller))
+            items.push_back({{"id", id_str(k.id)},
+                             {"name", k.name},
+                             {"scopes", k.scopes},
+                             {"created", k.created},
+                             {"revoked", k.revoked}});
+        return http::Response::json(200, {{"items", items}});
+    });
+    router.add("DELETE", "/v1/keys/{id}", [ctx](http::Request& req) {
+        std::uint64_t caller = ctx->caller(req, "files:write");
+        auto id = id_of(json(req.params.at("id")));
+        if (!id || !ctx->store.revoke_api_key(caller, *id))
+            throw http::Error(404, "not_found", "no such key");
+        http::Response r;
+        r.status = 204;
+        return r;
+    });
     router.get("/v1/meta/stats", [ctx](http::Request&) {
         auto c = ctx->store.counts();
         return http::Response::json(200, {{"users", c.users},

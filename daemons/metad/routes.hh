@@ -5,7 +5,7 @@
 // Who is calling: the gateway passes the verified identity in "X-Strata-Caller: user=ID",
 // honoured only on the unix socket (whose access is limited by its mode); a client may also
 // present "Authorization: Bearer <session token>", which metad verifies itself (signature,
-// expiry, and its own revocation list).
+// expiry, and its own revocation list), or "Authorization: Bearer sk_..." (an API key).
 //
 //   POST  /v1/users                 {"name","email","password"} -> 201 user (sign-up)
 //   POST  /v1/sessions              {"login","password"} -> 201 {"token","expires","user"}
@@ -16,6 +16,9 @@
 //   GET   /v1/stat?path=/a/b        stat by path from the caller's root
 //   GET   /v1/nodes/{id}/children?cursor=&limit=   a page, in name order
 //   PATCH /v1/nodes/{id}            {"name"?, "parent"?}, If-Match: "VERSION" -> node
+//   POST  /v1/keys                  {"name"?, "scopes"?} -> 201 {"id", ..., "token"} (once)
+//   GET   /v1/keys                  the caller's keys (no secrets)
+//   DELETE /v1/keys/{id}            revokes one -> 204
 //   POST  /v1/ids                   {"count": 1..1000} -> {"ids": [...]}
 //   GET   /v1/meta/stats            users, sessions, nodes, map size
 #pragma once
