@@ -4,9 +4,9 @@
 #include "http_client/error.hh"
 
 #include <chrono>
+#include <functional>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
