@@ -23,7 +23,7 @@ nlohmann::json Request::json() const {
         throw Error(415, "unsupported_media_type", "expected Content-Type: application/json");
     try {
         return nlohmann::json::parse(body);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) { // parse_error, and out_of_range for 1e999
         throw Error(400, "bad_json", std::string("request body is not valid JSON: ") + e.what());
     }
 }
