@@ -16,11 +16,9 @@ ContentCache::Lookup ContentCache::content(std::string_view id,
     {
         std::lock_guard lock(mutex_);
         if (auto* hit = contents_.find(key)) {
-            ++counts_.hits;
             out = *hit;
             return Lookup::found;
         }
-        ++counts_.misses;
     }
     // Read outside the lock: two threads missing at once both load; the result is the same.
     auto info = manifests_.stat(id);
@@ -33,6 +31,7 @@ ContentCache::Lookup ContentCache::content(std::string_view id,
     c->modified = std::chrono::system_clock::to_time_t(info->mtime);
     c->etag = "\"" + c->manifest.sha256 + "\"";
     c->last_modified = format_http_date(c->modified);
+    c->type = c->manifest.type.empty() ? "application/octet-stream" : c->manifest.type;
     out = c;
     std::lock_guard lock(mutex_);
     contents_.put(std::move(key), std::move(c));
@@ -58,11 +57,6 @@ void ContentCache::forget(std::string_view hash) {
     std::lock_guard lock(mutex_);
     contents_.erase(key);
     files_.erase(key);
-}
-
-ContentCache::Counts ContentCache::counts() const {
-    std::lock_guard lock(mutex_);
-    return counts_;
 }
 
 } // namespace strata::blockd

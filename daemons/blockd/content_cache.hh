@@ -25,6 +25,7 @@ struct CachedContent {
     std::time_t modified = 0;  // the manifest's mtime when first served
     std::string etag;          // "\"<sha256 of the content>\""
     std::string last_modified; // HTTP-date of `modified`
+    std::string type;          // Content-Type: the manifest's, or application/octet-stream
 };
 
 class ContentCache {
@@ -40,11 +41,6 @@ public:
 
     // GC removed this manifest or block.
     void forget(std::string_view hash);
-
-    struct Counts {
-        std::uint64_t hits = 0, misses = 0;
-    };
-    Counts counts() const;
 
 private:
     template <typename V>
@@ -89,7 +85,6 @@ private:
     mutable std::mutex mutex_;
     Lru<std::shared_ptr<const CachedContent>> contents_;
     Lru<std::shared_ptr<const http::OpenFile>> files_;
-    Counts counts_;
 };
 
 } // namespace strata::blockd

@@ -16,8 +16,6 @@ namespace strata::blockd {
 
 namespace {
 
-constexpr std::string_view kDefaultType = "application/octet-stream";
-
 // Splits a streamed body into blocks as it arrives: memory stays at one chunk. Blocks
 // already committed when an upload dies stay (content-addressed, unreferenced: GC's job).
 class BlobSink : public http::BodySink {
@@ -142,8 +140,7 @@ http::Response serve(const http::Request& req, ContentCache& cache, const Conten
     }
     const std::string& etag = content->etag;
     const std::time_t modified = content->modified;
-    const std::string& type =
-        content->manifest.type.empty() ? std::string(kDefaultType) : content->manifest.type;
+    const std::string& type = content->type;
     auto common = [&](http::Response& r) {
         r.headers.emplace("ETag", etag);
         r.headers.emplace("Last-Modified", content->last_modified);

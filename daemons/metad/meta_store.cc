@@ -223,6 +223,7 @@ std::optional<User> MetaStore::user_by_login(std::string_view login) {
 std::vector<User> MetaStore::users(std::uint64_t after, std::size_t limit) {
     return env_->read([&](lmdb::Txn& t) {
         std::vector<User> out;
+        if (after == UINT64_MAX) return out; // nothing comes after the largest id
         lmdb::Cursor c(t, users_);
         for (auto [k, v] : c.from(be64(after + 1))) {
             if (out.size() >= limit) break;

@@ -86,6 +86,16 @@ def write_config(path, name, runtime_dir, state_root=None, extra=""):
     return path
 
 
+def metad_auth(d, cost="minimal", key=True):
+    """The [auth] section of a test strata-metad: a session key in d (made once, unless key is
+    False: then the file stays absent and logins are off) and the given password cost."""
+    path = os.path.join(d, "session.key")
+    if key and not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+    return f'[auth]\nsession_key_file = "{path}"\npassword_cost = "{cost}"\n'
+
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path, timeout=5):
         super().__init__("localhost", timeout=timeout)

@@ -7,20 +7,18 @@ import json
 import os
 import threading
 
-from harness import Daemon, Tap, UnixHTTPConnection, binary, run, tempdir, write_config
+from harness import (Daemon, Tap, UnixHTTPConnection, binary, metad_auth, run, tempdir,
+                     write_config)
 
 t = Tap()
 d = tempdir()
-key = os.path.join(d, "session.key")
-with open(key, "w") as f:
-    f.write(os.urandom(32).hex())
 rundir = os.path.join(d, "run")
 
 
 def config(state):
     """A config whose state directory is d/STATE."""
     path = write_config(os.path.join(d, f"metad-{state}.conf"), "metad", rundir, d,
-                        f'[auth]\nsession_key_file = "{key}"\npassword_cost = "minimal"\n')
+                        metad_auth(d))
     text = open(path).read().replace(f'state_dir = "{d}/meta"', f'state_dir = "{d}/{state}"')
     open(path, "w").write(text)
     return path

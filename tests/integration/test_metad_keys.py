@@ -6,16 +6,12 @@ revoked, and never usable across users or when altered."""
 import json
 import os
 
-from harness import Daemon, Tap, UnixHTTPConnection, tempdir, write_config
+from harness import Daemon, Tap, UnixHTTPConnection, metad_auth, tempdir, write_config
 
 t = Tap()
 d = tempdir()
-key = os.path.join(d, "session.key")
-with open(key, "w") as f:
-    f.write(os.urandom(32).hex())
 rundir = os.path.join(d, "run")
-conf = write_config(os.path.join(d, "metad.conf"), "metad", rundir, d,
-                    f'[auth]\nsession_key_file = "{key}"\npassword_cost = "minimal"\n')
+conf = write_config(os.path.join(d, "metad.conf"), "metad", rundir, d, metad_auth(d))
 metad = Daemon("metad", conf, rundir)
 t.ok(metad.wait_ready(), "metad starts", metad.output())
 

@@ -15,7 +15,8 @@ import time
 import traceback
 import urllib.parse
 
-from harness import Daemon, Tap, UnixHTTPConnection, raw_exchange, tempdir, write_config
+from harness import (Daemon, Tap, UnixHTTPConnection, metad_auth, raw_exchange, tempdir,
+                     write_config)
 
 PASSWORD = "correct horse battery"
 BURST = 200  # folder creations of the kill -9 burst
@@ -86,13 +87,8 @@ def q(s):
 def setup_dir(name, key, cost="minimal"):
     d = tempdir()
     rundir = os.path.join(d, "run")
-    keyfile = os.path.join(d, "session.key")
-    if key:
-        with open(keyfile, "w") as f:
-            f.write(os.urandom(32).hex() + "\n")
     conf = write_config(os.path.join(d, name + ".conf"), "metad", rundir, d,
-                        f'[meta]\nnode_id = 7\n'
-                        f'[auth]\nsession_key_file = "{keyfile}"\npassword_cost = "{cost}"\n')
+                        '[meta]\nnode_id = 7\n' + metad_auth(d, cost, key))
     return d, rundir, conf
 
 
