@@ -271,3 +271,36 @@ Test(verify, empty_block_is_empty_content) {
     cr_assert_eq(j["sha256"], sha256_hex(""));
     cr_assert_eq(j["scan"]["verdict"], "clean");
 }
+
+Test(verify, manifest_true_stores_a_servable_manifest) {
+    Env env(with_scanner());
+    std::string content = pattern(max_block_size + 99, 3);
+    auto r = env.post({{"blocks", env.store(content)}, {"manifest", true}, {"type", "Video/MP4"}});
+    cr_assert_eq(r.status, 200, "%s", r.body.c_str());
+    auto j = nlohmann::json::parse(r.body);
+    std::string id = j["manifest"];
+    auto info = env.manifests->stat(id);
+    cr_assert(info.has_value(), "the manifest is stored");
+    auto m = load_manifest(*env.manifests, *info);
+    cr_assert(m.has_value());
+    cr_assert_eq(m->size, content.size());
+    cr_assert_eq(m->sha256, sha256_hex(content));
+    cr_assert_eq(m->type, "video/mp4", "the declared type, normalized");
+    cr_assert_eq(m->blocks.size(), 2u);
+    cr_assert_eq(m->blocks[1].size, 99u);
+    // Verifying by that id reads the same content.
+    auto again = nlohmann::json::parse(env.post({{"id", id}}).body);
+    cr_assert_eq(again["sha256"], sha256_hex(content));
+    // Without "manifest" nothing is answered; bad values are 400.
+    cr_assert(!env.verify("x").contains("manifest"));
+    cr_assert_eq(env.post({{"blocks", env.store("x")}, {"manifest", "yes"}}).status, 400);
+    cr_assert_eq(env.post({{"blocks", env.store("x")}, {"type", "text/html;x=1"}}).status, 400);
+}
+
+Test(verify, infected_content_gets_no_manifest) {
+    Env env(with_scanner());
+    auto r = env.post({{"blocks", env.store(kEicar)}, {"manifest", true}});
+    auto j = nlohmann::json::parse(r.body);
+    cr_assert_eq(j["scan"]["verdict"], "infected");
+    cr_assert(!j.contains("manifest"));
+}

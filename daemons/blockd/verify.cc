@@ -43,8 +43,8 @@ std::vector<std::string> manifest_blocks(const BlockStore& manifests, const std:
     return out;
 }
 
-http::Response verify(const http::Request& req, const BlockStore& blocks,
-                      const BlockStore& manifests, const VerifyOptions& options) {
+http::Response verify(const http::Request& req, const BlockStore& blocks, BlockStore& manifests,
+                      const VerifyOptions& options) {
     nlohmann::json body = req.json();
     if (!body.is_object()) throw http::Error(400, "bad_request", "expected a JSON object");
     bool has_blocks = body.contains("blocks"), has_id = body.contains("id");
@@ -56,6 +56,19 @@ http::Response verify(const http::Request& req, const BlockStore& blocks,
     } else {
         if (!body["id"].is_string()) throw http::Error(400, "invalid_id", "\"id\" is a string");
         hashes = manifest_blocks(manifests, body["id"].get<std::string>());
+    }
+    // {"manifest": true}: also store the manifest of the verified content (metad's commit),
+    // with the declared "type" when given, so the file needs no second pass to be served.
+    bool store_manifest = false;
+    std::string declared_type;
+    if (auto it = body.find("manifest"); it != body.end()) {
+        if (!it->is_boolean()) throw http::Error(400, "bad_request", "\"manifest\" is a boolean");
+        store_manifest = it->get<bool>();
+    }
+    if (auto it = body.find("type"); it != body.end()) {
+        auto t = it->is_string() ? normalize_media_type(it->get<std::string>()) : std::nullopt;
+        if (!t) throw http::Error(400, "bad_type", "\"type\" is a media type like image/png");
+        declared_type = *t;
     }
 
     try {
@@ -118,8 +131,21 @@ http::Response verify(const http::Request& req, const BlockStore& blocks,
         nlohmann::json js = {{"verdict", to_string(scan.verdict)}};
         if (scan.verdict == Verdict::infected) js["signature"] = scan.signature;
         if (scan.verdict == Verdict::unavailable) js["reason"] = scan.reason;
-        return http::Response::json(
-            200, {{"size", size}, {"sha256", sha}, {"media_type", type}, {"scan", js}});
+        nlohmann::json out = {{"size", size}, {"sha256", sha}, {"media_type", type}, {"scan", js}};
+        // Infected content gets no manifest: nothing can serve it.
+        if (store_manifest && scan.verdict != Verdict::infected) {
+            Manifest m;
+            m.size = size;
+            m.sha256 = sha;
+            m.type = declared_type.empty() ? type : declared_type;
+            for (const auto& part : span.parts())
+                m.blocks.push_back({part.hash, part.size});
+            std::string encoded = m.encode();
+            std::string id = sha256_hex(encoded);
+            manifests.put(id, encoded);
+            out["manifest"] = id;
+        }
+        return http::Response::json(200, out);
     } catch (const BlockError& e) {
         throw to_http_error(e);
     }
@@ -200,7 +226,7 @@ bool media_type_allowed(const std::vector<std::string>& allowed, std::string_vie
     return false;
 }
 
-void add_verify_routes(http::Router& router, const BlockStore& blocks, const BlockStore& manifests,
+void add_verify_routes(http::Router& router, const BlockStore& blocks, BlockStore& manifests,
                        VerifyOptions options) {
     auto opts = std::make_shared<const VerifyOptions>(std::move(options));
     // Reads and scans the whole content: off the loop (minutes for a large file).

@@ -4,6 +4,8 @@
 //   -> 200 {"size":N, "sha256":"<hex of the whole content>", "media_type":"image/png",
 //           "scan":{"verdict":"clean"|"infected"|"unavailable", "signature":"...",
 //                   "reason":"..."}}
+// With "manifest": true (and optionally "type": the declared media type) the manifest of the
+// content is stored too and its id answered as "manifest" — unless the scan found malware.
 // "signature" is set when infected, "reason" when unavailable (no scanner configured,
 // content over the scan limit, libclamav error).
 // Errors: 400 bad request / invalid hash, 404 missing blocks or manifest (the body lists
@@ -67,7 +69,7 @@ private:
 // True when `type` is allowed by the list (empty: everything; "major/*" wildcards).
 bool media_type_allowed(const std::vector<std::string>& allowed, std::string_view type);
 
-void add_verify_routes(http::Router& router, const BlockStore& blocks, const BlockStore& manifests,
+void add_verify_routes(http::Router& router, const BlockStore& blocks, BlockStore& manifests,
                        VerifyOptions options);
 
 } // namespace strata::blockd

@@ -1,5 +1,6 @@
 #include "meta_store.hh"
 
+#include "keys.hh"
 #include "lmdb/cursor.hh"
 #include "lmdb/txn.hh"
 
@@ -12,26 +13,6 @@ namespace strata::metad {
 namespace {
 
 using nlohmann::json;
-
-std::string be64(std::uint64_t v) {
-    std::string s(8, '\0');
-    for (int i = 7; i >= 0; --i, v >>= 8)
-        s[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
-    return s;
-}
-
-std::uint64_t from_be64(std::string_view s) {
-    std::uint64_t v = 0;
-    for (char c : s.substr(0, 8))
-        v = (v << 8) | static_cast<unsigned char>(c);
-    return v;
-}
-
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 std::string lower(std::string_view s) {
     std::string out(s);
