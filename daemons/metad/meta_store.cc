@@ -1,8 +1,12 @@
 #include "meta_store.hh"
 
+#include "feeds.hh"
 #include "keys.hh"
 #include "lmdb/cursor.hh"
 #include "lmdb/txn.hh"
+#include "outbox.hh"
+#include "search_index.hh"
+#include "store_db.hh"
 
 #include <algorithm>
 #include <chrono>
@@ -60,44 +64,7 @@ User user_of(std::string_view v) {
     return {j["id"], j["name"], j["email"], j["password"], j["root"], j["created"], j["disabled"]};
 }
 
-json node_json(const Node& n) {
-    return {{"id", n.id},           {"owner", n.owner},          {"parent", n.parent},
-            {"name", n.name},       {"kind", to_string(n.kind)}, {"version", n.version},
-            {"created", n.created}, {"modified", n.modified}};
-}
-
-Node node_of(std::string_view v) {
-    json j = json::parse(v);
-    Node n;
-    n.id = j["id"];
-    n.owner = j["owner"];
-    n.parent = j["parent"];
-    n.name = j["name"];
-    n.kind = j["kind"] == "file" ? NodeKind::file : NodeKind::folder;
-    n.version = j["version"];
-    n.created = j["created"];
-    n.modified = j["modified"];
-    return n;
-}
-
-// Records `id` as the last id issued, unless a later one is recorded already: ids are taken
-// before the write transaction begins, and writers on the loop and on the thread pool may
-// commit out of id order; "last_id" must never go back (ids stay unique over a restart even
-// if the clock stepped back).
-void record_last_id(lmdb::Txn& t, lmdb::Dbi meta, std::uint64_t id) {
-    auto v = t.get(meta, "last_id");
-    if (!v || from_be64(*v) < id) t.put(meta, "last_id", be64(id));
-}
-
-std::string child_key(std::uint64_t parent, std::string_view name) {
-    return be64(parent) + fold_name(name);
-}
-
 } // namespace
-
-const char* to_string(NodeKind k) {
-    return k == NodeKind::file ? "file" : "folder";
-}
 
 void check_name(std::string_view name) {
     auto bad = [](const std::string& why) { throw StoreError(400, "invalid_name", why); };
@@ -117,24 +84,41 @@ std::string fold_name(std::string_view name) {
 }
 
 MetaStore::MetaStore(const std::filesystem::path& dir, std::uint32_t node_id,
-                     std::size_t max_map_bytes) {
+                     std::size_t max_map_bytes)
+    : MetaStore(dir, StoreOptions{.node_id = node_id, .max_map_bytes = max_map_bytes}) {}
+
+MetaStore::MetaStore(const std::filesystem::path& dir, StoreOptions options)
+    : db_(std::make_unique<StoreDb>()), options_(std::move(options)) {
     lmdb::EnvOptions opts;
-    opts.max_map_size = max_map_bytes;
+    opts.max_map_size = options_.max_map_bytes;
+    opts.max_dbs = 160; // ours, the search index's and feeds', and 7 per queue
     env_ = std::make_unique<lmdb::Env>(dir, opts);
-    users_ = env_->open_dbi("users");
-    user_names_ = env_->open_dbi("user_names");
-    user_emails_ = env_->open_dbi("user_emails");
-    sessions_ = env_->open_dbi("sessions");
-    api_keys_ = env_->open_dbi("api_keys");
-    user_keys_ = env_->open_dbi("user_keys");
-    nodes_ = env_->open_dbi("nodes");
-    children_ = env_->open_dbi("children");
-    meta_ = env_->open_dbi("meta");
+    StoreDb& d = *db_;
+    for (auto [dbi, name] :
+         std::initializer_list<std::pair<lmdb::Dbi*, const char*>>{{&d.users, "users"},
+                                                                   {&d.user_names, "user_names"},
+                                                                   {&d.user_emails, "user_emails"},
+                                                                   {&d.sessions, "sessions"},
+                                                                   {&d.api_keys, "api_keys"},
+                                                                   {&d.user_keys, "user_keys"},
+                                                                   {&d.nodes, "nodes"},
+                                                                   {&d.children, "children"},
+                                                                   {&d.meta, "meta"},
+                                                                   {&d.shares, "shares"},
+                                                                   {&d.shares_in, "shares_in"},
+                                                                   {&d.links, "links"},
+                                                                   {&d.node_links, "node_links"},
+                                                                   {&d.trash, "trash"},
+                                                                   {&d.verified, "verified"}})
+        *dbi = env_->open_dbi(name);
     std::uint64_t last = env_->read([&](lmdb::Txn& t) {
-        auto v = t.get(meta_, "last_id");
+        auto v = t.get(d.meta, "last_id");
         return v ? from_be64(*v) : 0;
     });
-    ids_ = std::make_unique<ids::Generator>(node_id, ids::Clock{}, last);
+    ids_ = std::make_unique<ids::Generator>(options_.node_id, ids::Clock{}, last);
+    search_ = std::make_unique<SearchIndex>(*env_);
+    feeds_ = std::make_unique<Feeds>(*env_, FeedOptions{.max_entries = options_.feed_max_entries});
+    if (!options_.sinks.empty()) outbox_ = std::make_unique<Outbox>(*env_, options_.sinks);
 }
 
 std::uint64_t MetaStore::next_id() {
@@ -145,7 +129,7 @@ std::vector<std::uint64_t> MetaStore::reserve_ids(std::size_t count) {
     std::vector<std::uint64_t> out;
     for (std::size_t i = 0; i < count; ++i)
         out.push_back(next_id());
-    if (!out.empty()) env_->write([&](lmdb::Txn& t) { record_last_id(t, meta_, out.back()); });
+    if (!out.empty()) write([&](lmdb::Txn& t) { record_last_id(t, *db_, out.back()); });
     return out;
 }
 
@@ -170,21 +154,21 @@ User MetaStore::create_user(std::string name, std::string email, std::string pas
     root.id = u.root;
     root.owner = u.id;
     root.created = root.modified = now_ms();
-    env_->write([&](lmdb::Txn& t) {
-        if (!t.insert(user_names_, u.name, be64(u.id)))
+    write([&](lmdb::Txn& t) {
+        if (!t.insert(db_->user_names, u.name, be64(u.id)))
             throw StoreError(409, "name_taken", "the user name " + u.name + " is taken");
-        if (!t.insert(user_emails_, u.email, be64(u.id)))
+        if (!t.insert(db_->user_emails, u.email, be64(u.id)))
             throw StoreError(409, "email_taken", "that email address is already registered");
-        t.put(users_, be64(u.id), user_json(u).dump());
-        t.put(nodes_, be64(root.id), node_json(root).dump());
-        record_last_id(t, meta_, u.root);
+        t.put(db_->users, be64(u.id), user_json(u).dump());
+        store_node(t, *db_, root);
+        record_last_id(t, *db_, u.root);
     });
     return u;
 }
 
 std::optional<User> MetaStore::user(std::uint64_t id) {
     return env_->read([&](lmdb::Txn& t) -> std::optional<User> {
-        auto v = t.get(users_, be64(id));
+        auto v = t.get(db_->users, be64(id));
         if (!v) return std::nullopt;
         return user_of(*v);
     });
@@ -193,9 +177,10 @@ std::optional<User> MetaStore::user(std::uint64_t id) {
 std::optional<User> MetaStore::user_by_login(std::string_view login) {
     std::string key = lower(login);
     return env_->read([&](lmdb::Txn& t) -> std::optional<User> {
-        auto id = t.get(key.find('@') == std::string::npos ? user_names_ : user_emails_, key);
+        auto id =
+            t.get(key.find('@') == std::string::npos ? db_->user_names : db_->user_emails, key);
         if (!id) return std::nullopt;
-        auto v = t.get(users_, *id);
+        auto v = t.get(db_->users, *id);
         if (!v) return std::nullopt;
         return user_of(*v);
     });
@@ -205,7 +190,7 @@ std::vector<User> MetaStore::users(std::uint64_t after, std::size_t limit) {
     return env_->read([&](lmdb::Txn& t) {
         std::vector<User> out;
         if (after == UINT64_MAX) return out; // nothing comes after the largest id
-        lmdb::Cursor c(t, users_);
+        lmdb::Cursor c(t, db_->users);
         for (auto [k, v] : c.from(be64(after + 1))) {
             if (out.size() >= limit) break;
             out.push_back(user_of(v));
@@ -215,48 +200,48 @@ std::vector<User> MetaStore::users(std::uint64_t after, std::size_t limit) {
 }
 
 void MetaStore::set_disabled(std::uint64_t id, bool disabled) {
-    env_->write([&](lmdb::Txn& t) {
-        auto v = t.get(users_, be64(id));
+    write([&](lmdb::Txn& t) {
+        auto v = t.get(db_->users, be64(id));
         if (!v) throw StoreError(404, "unknown_user", "no such user");
         User u = user_of(*v);
         u.disabled = disabled;
-        t.put(users_, be64(id), user_json(u).dump());
+        t.put(db_->users, be64(id), user_json(u).dump());
     });
 }
 
 void MetaStore::set_password_hash(std::uint64_t id, const std::string& hash) {
-    env_->write([&](lmdb::Txn& t) {
-        auto v = t.get(users_, be64(id));
+    write([&](lmdb::Txn& t) {
+        auto v = t.get(db_->users, be64(id));
         if (!v) throw StoreError(404, "unknown_user", "no such user");
         User u = user_of(*v);
         u.password_hash = hash;
-        t.put(users_, be64(id), user_json(u).dump());
+        t.put(db_->users, be64(id), user_json(u).dump());
     });
 }
 
 std::size_t MetaStore::user_count() {
-    return env_->read([&](lmdb::Txn& t) { return t.entries(users_); });
+    return env_->read([&](lmdb::Txn& t) { return t.entries(db_->users); });
 }
 
 Session MetaStore::create_session(std::uint64_t user, std::int64_t ttl_seconds) {
     std::int64_t now = now_ms() / 1000;
     Session s{next_id(), user, now, now + ttl_seconds, false};
-    env_->write([&](lmdb::Txn& t) {
-        t.put(sessions_, be64(s.id),
+    write([&](lmdb::Txn& t) {
+        t.put(db_->sessions, be64(s.id),
               json{{"id", s.id},
                    {"user", s.user},
                    {"created", s.created},
                    {"expires", s.expires},
                    {"revoked", false}}
                   .dump());
-        record_last_id(t, meta_, s.id);
+        record_last_id(t, *db_, s.id);
     });
     return s;
 }
 
 std::optional<Session> MetaStore::session(std::uint64_t id) {
     return env_->read([&](lmdb::Txn& t) -> std::optional<Session> {
-        auto v = t.get(sessions_, be64(id));
+        auto v = t.get(db_->sessions, be64(id));
         if (!v) return std::nullopt;
         json j = json::parse(*v);
         return Session{j["id"], j["user"], j["created"], j["expires"], j["revoked"]};
@@ -264,12 +249,12 @@ std::optional<Session> MetaStore::session(std::uint64_t id) {
 }
 
 bool MetaStore::revoke_session(std::uint64_t id) {
-    return env_->write([&](lmdb::Txn& t) {
-        auto v = t.get(sessions_, be64(id));
+    return write([&](lmdb::Txn& t) {
+        auto v = t.get(db_->sessions, be64(id));
         if (!v) return false;
         json j = json::parse(*v);
         j["revoked"] = true;
-        t.put(sessions_, be64(id), j.dump());
+        t.put(db_->sessions, be64(id), j.dump());
         return true;
     });
 }
@@ -291,16 +276,16 @@ ApiKeyRecord key_of(std::string_view v) {
 } // namespace
 
 void MetaStore::add_api_key(const ApiKeyRecord& key) {
-    env_->write([&](lmdb::Txn& t) {
-        t.put(api_keys_, be64(key.id), key_json(key).dump());
-        t.put(user_keys_, be64(key.user) + be64(key.id), "");
-        record_last_id(t, meta_, key.id);
+    write([&](lmdb::Txn& t) {
+        t.put(db_->api_keys, be64(key.id), key_json(key).dump());
+        t.put(db_->user_keys, be64(key.user) + be64(key.id), "");
+        record_last_id(t, *db_, key.id);
     });
 }
 
 std::optional<ApiKeyRecord> MetaStore::api_key(std::uint64_t id) {
     return env_->read([&](lmdb::Txn& t) -> std::optional<ApiKeyRecord> {
-        auto v = t.get(api_keys_, be64(id));
+        auto v = t.get(db_->api_keys, be64(id));
         if (!v) return std::nullopt;
         return key_of(*v);
     });
@@ -309,9 +294,9 @@ std::optional<ApiKeyRecord> MetaStore::api_key(std::uint64_t id) {
 std::vector<ApiKeyRecord> MetaStore::api_keys_of(std::uint64_t user) {
     return env_->read([&](lmdb::Txn& t) {
         std::vector<ApiKeyRecord> out;
-        lmdb::Cursor c(t, user_keys_);
+        lmdb::Cursor c(t, db_->user_keys);
         for (auto [k, v] : c.prefix(be64(user))) {
-            auto rec = t.get(api_keys_, k.substr(8));
+            auto rec = t.get(db_->api_keys, k.substr(8));
             if (rec) out.push_back(key_of(*rec));
         }
         return out;
@@ -319,160 +304,21 @@ std::vector<ApiKeyRecord> MetaStore::api_keys_of(std::uint64_t user) {
 }
 
 bool MetaStore::revoke_api_key(std::uint64_t user, std::uint64_t id) {
-    return env_->write([&](lmdb::Txn& t) {
-        auto v = t.get(api_keys_, be64(id));
+    return write([&](lmdb::Txn& t) {
+        auto v = t.get(db_->api_keys, be64(id));
         if (!v) return false;
         ApiKeyRecord k = key_of(*v);
         if (k.user != user) return false;
         k.revoked = true;
-        t.put(api_keys_, be64(id), key_json(k).dump());
+        t.put(db_->api_keys, be64(id), key_json(k).dump());
         return true;
-    });
-}
-
-namespace {
-
-// The node, if it exists and `caller` may see it (owner only, until sharing exists).
-std::optional<Node> visible(lmdb::Txn& t, lmdb::Dbi nodes, std::uint64_t caller, std::uint64_t id) {
-    auto v = t.get(nodes, be64(id));
-    if (!v) return std::nullopt;
-    Node n = node_of(*v);
-    if (n.owner != caller) return std::nullopt;
-    return n;
-}
-
-StoreError not_found() {
-    return StoreError(404, "not_found", "no such file or folder");
-}
-
-} // namespace
-
-Node MetaStore::create_folder(std::uint64_t caller, std::uint64_t parent, std::string name) {
-    check_name(name);
-    Node n;
-    n.id = next_id();
-    n.owner = caller;
-    n.parent = parent;
-    n.name = std::move(name);
-    n.created = n.modified = now_ms();
-    env_->write([&](lmdb::Txn& t) {
-        auto p = visible(t, nodes_, caller, parent);
-        if (!p) throw not_found();
-        if (p->kind != NodeKind::folder)
-            throw StoreError(400, "not_a_folder", "the parent is not a folder");
-        if (!t.insert(children_, child_key(parent, n.name), be64(n.id)))
-            throw StoreError(409, "name_taken", "\"" + n.name + "\" already exists there");
-        t.put(nodes_, be64(n.id), node_json(n).dump());
-        record_last_id(t, meta_, n.id);
-    });
-    return n;
-}
-
-Node MetaStore::stat(std::uint64_t caller, std::uint64_t id) {
-    return env_->read([&](lmdb::Txn& t) {
-        auto n = visible(t, nodes_, caller, id);
-        if (!n) throw not_found();
-        return *n;
-    });
-}
-
-Node MetaStore::stat_path(std::uint64_t caller, std::string_view path) {
-    auto u = user(caller);
-    if (!u) throw not_found();
-    return env_->read([&](lmdb::Txn& t) {
-        auto n = visible(t, nodes_, caller, u->root);
-        if (!n) throw not_found();
-        while (!path.empty()) {
-            if (path.front() == '/') {
-                path.remove_prefix(1);
-                continue;
-            }
-            auto slash = path.find('/');
-            std::string_view part = path.substr(0, slash);
-            path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
-            auto child = t.get(children_, child_key(n->id, part));
-            if (!child) throw not_found();
-            n = visible(t, nodes_, caller, from_be64(*child));
-            if (!n) throw not_found();
-        }
-        return *n;
-    });
-}
-
-MetaStore::Page MetaStore::list(std::uint64_t caller, std::uint64_t folder, std::string_view cursor,
-                                std::size_t limit) {
-    return env_->read([&](lmdb::Txn& t) {
-        auto f = visible(t, nodes_, caller, folder);
-        if (!f) throw not_found();
-        if (f->kind != NodeKind::folder)
-            throw StoreError(400, "not_a_folder", "only folders have children");
-        Page page;
-        std::string prefix = be64(folder);
-        // The cursor is the folded name of the last entry returned: continue after it.
-        std::string start = prefix + std::string(cursor);
-        if (!cursor.empty()) start.push_back('\0');
-        lmdb::Cursor c(t, children_);
-        for (auto [k, v] : c.from(start)) {
-            if (k.substr(0, 8) != prefix) break;
-            if (page.nodes.size() == limit) {
-                page.next_cursor =
-                    std::string(page.nodes.empty() ? "" : fold_name(page.nodes.back().name));
-                break;
-            }
-            auto n = t.get(nodes_, v);
-            if (n) page.nodes.push_back(node_of(*n));
-        }
-        return page;
-    });
-}
-
-Node MetaStore::update(std::uint64_t caller, std::uint64_t id, std::optional<std::string> name,
-                       std::optional<std::uint64_t> parent, std::uint64_t if_match) {
-    if (name) check_name(*name);
-    return env_->write([&](lmdb::Txn& t) {
-        auto n = visible(t, nodes_, caller, id);
-        if (!n) throw not_found();
-        if (if_match && n->version != if_match)
-            throw StoreError(412, "version_mismatch",
-                             "the node is at version " + std::to_string(n->version));
-        if (n->parent == 0) throw StoreError(400, "invalid_move", "a root folder stays put");
-        std::uint64_t new_parent = parent.value_or(n->parent);
-        std::string new_name = name.value_or(n->name);
-        if (new_parent != n->parent) {
-            auto p = visible(t, nodes_, caller, new_parent);
-            if (!p) throw not_found();
-            if (p->kind != NodeKind::folder)
-                throw StoreError(400, "not_a_folder", "the new parent is not a folder");
-            // No cycles: the new parent must not be the node or one of its descendants.
-            for (std::uint64_t a = new_parent; a != 0;) {
-                if (a == id)
-                    throw StoreError(400, "invalid_move", "cannot move a folder into itself");
-                auto an = t.get(nodes_, be64(a));
-                if (!an) break;
-                a = node_of(*an).parent;
-            }
-        }
-        std::string old_key = child_key(n->parent, n->name);
-        std::string new_key = child_key(new_parent, new_name);
-        if (old_key != new_key) {
-            if (!t.insert(children_, new_key, be64(id)))
-                throw StoreError(409, "name_taken", "\"" + new_name + "\" already exists there");
-            t.del(children_, old_key);
-        } else if (new_name != n->name) {
-            t.put(children_, new_key, be64(id)); // only the case changed
-        }
-        n->parent = new_parent;
-        n->name = new_name;
-        ++n->version;
-        n->modified = now_ms();
-        t.put(nodes_, be64(id), node_json(*n).dump());
-        return *n;
     });
 }
 
 MetaStore::Counts MetaStore::counts() {
     return env_->read([&](lmdb::Txn& t) {
-        return Counts{t.entries(users_), t.entries(sessions_), t.entries(nodes_), env_->map_size()};
+        return Counts{t.entries(db_->users), t.entries(db_->sessions), t.entries(db_->nodes),
+                      env_->map_size()};
     });
 }
 

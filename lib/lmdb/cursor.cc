@@ -47,6 +47,9 @@ void Cursor::detach() noexcept {
 
 void Cursor::require_open(const char* what) const {
     if (!cur_) throw Error(EINVAL, std::string(what) + ": cursor is closed");
+    // LMDB silently moves a parent's cursors into its child: refuse instead.
+    if (st_ && st_->child)
+        throw Error(EINVAL, std::string(what) + ": a child transaction is active");
 }
 
 std::optional<Cursor::Entry> Cursor::op(MDB_cursor_op o, std::string_view key) {

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <sys/wait.h>
 #include <thread>
@@ -327,4 +328,95 @@ Test(lmdb, concurrent_growth_with_readers) {
     r2.join();
     cr_assert_eq(failures.load(), 0);
     cr_assert_eq(env.read([&](Txn& t) { return t.entries(db); }), 2u * 64u * 16u);
+}
+
+Test(lmdb, child_commit_visible_after_parent_commit) {
+    Env env(g_dir);
+    Dbi db = env.open_dbi("t");
+    Txn parent = env.begin_write();
+    parent.put(db, "p", "1");
+    Cursor pc(parent, db);
+    {
+        Txn child = parent.begin_child();
+        cr_assert(child.get(db, "p") == "1", "the child sees the parent's writes");
+        child.put(db, "c", "2");
+        cr_assert_throw(parent.put(db, "x", "x"), Error, "parent blocked while a child runs");
+        cr_assert_throw(pc.first(), Error, "so are its cursors");
+        child.commit();
+    }
+    cr_assert(parent.get(db, "c") == "2", "merged into the parent");
+    cr_assert(pc.first().has_value(), "the parent's cursor works again");
+    cr_assert(!env.read([&](Txn& r) { return r.get(db, "c").has_value(); }),
+              "not visible before the parent commits");
+    // The child must neither have left the parent's gate entry nor kept one of its own.
+    cr_assert_throw(env.grow(env.map_size()), Error, "this thread still holds the parent");
+    parent.commit();
+    const std::size_t before = env.map_size();
+    env.grow(before);
+    cr_assert_gt(env.map_size(), before, "gate free once the parent ended");
+    env.read([&](Txn& r) {
+        cr_assert(r.get(db, "p") == "1");
+        cr_assert(r.get(db, "c") == "2");
+    });
+}
+
+Test(lmdb, child_abort_discards_only_the_child) {
+    Env env(g_dir);
+    Dbi db = env.open_dbi("t");
+    env.write([&](Txn& t) { t.put(db, "old", "0"); });
+    Txn parent = env.begin_write();
+    parent.put(db, "p", "1");
+    {
+        Txn child = parent.begin_child();
+        child.put(db, "p", "overwritten");
+        child.put(db, "c", "2");
+        cr_assert(child.del(db, "old"));
+        Txn grandchild = child.begin_child();
+        grandchild.put(db, "g", "3");
+        grandchild.commit();
+        child.abort();
+    }
+    {
+        Txn child = parent.begin_child();
+        child.put(db, "c2", "4");
+    } // destroyed without commit: aborted
+    Txn child = parent.begin_child();
+    child.put(db, "c3", "5");
+    child.commit();
+    parent.commit();
+    env.read([&](Txn& r) {
+        cr_assert(r.get(db, "p") == "1");
+        cr_assert(r.get(db, "old") == "0");
+        cr_assert(!r.get(db, "c") && !r.get(db, "g") && !r.get(db, "c2"));
+        cr_assert(r.get(db, "c3") == "5");
+        cr_assert_eq(r.entries(db), 3u);
+    });
+    cr_assert_throw(env.begin_read().begin_child(), Error, "read transactions do not nest");
+}
+
+Test(lmdb, parent_abort_discards_committed_children) {
+    Env env(g_dir);
+    Dbi db = env.open_dbi("t");
+    {
+        Txn parent = env.begin_write();
+        Txn child = parent.begin_child();
+        child.put(db, "c", "1");
+        child.commit();
+        parent.abort();
+    }
+    std::optional<Txn> orphan;
+    {
+        Txn parent = env.begin_write();
+        orphan = parent.begin_child();
+        orphan->put(db, "o", "1");
+        Cursor c(*orphan, db);
+    } // the parent ends first: it aborts its child
+    cr_assert(!orphan->active());
+    orphan.reset();
+    env.read([&](Txn& r) { cr_assert_eq(r.entries(db), 0u); });
+    const std::size_t before = env.map_size();
+    env.grow(before); // would throw EDEADLK if a gate entry were left behind
+    cr_assert_gt(env.map_size(), before);
+    env.write([&](Txn& t) { t.put(db, "after", "1"); }); // writer lock released
+    cr_assert_eq(env.read([&](Txn& r) { return r.entries(db); }), 1u);
 }

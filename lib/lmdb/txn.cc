@@ -22,35 +22,56 @@ Txn::~Txn() {
 
 void Txn::require_active(const char* what) const {
     if (!active()) throw Error(EINVAL, std::string(what) + ": transaction is not active");
+    if (st_->child) throw Error(EINVAL, std::string(what) + ": a child transaction is active");
 }
 
-void Txn::close_cursors() noexcept {
-    auto cursors = std::move(st_->cursors);
-    st_->cursors.clear();
+void Txn::close_cursors(detail::TxnState& st) noexcept {
+    auto cursors = std::move(st.cursors);
+    st.cursors.clear();
     for (Cursor* c : cursors) {
         c->st_ = nullptr; // already unlisted
         c->detach();
     }
 }
 
-void Txn::finish() noexcept {
-    st_->txn = nullptr;
-    st_->env->gate_.leave();
+void Txn::finish(detail::TxnState& st) noexcept {
+    st.txn = nullptr;
+    if (st.parent) { // the outermost transaction holds the gate for its children
+        st.parent->child = nullptr;
+        st.parent = nullptr;
+    }
+    st.env->gate_.leave();
 }
 
 void Txn::commit() {
     require_active("mdb_txn_commit");
-    close_cursors();
+    close_cursors(*st_);
     int rc = mdb_txn_commit(st_->txn); // frees the transaction even when it fails
-    finish();
+    finish(*st_);
     check(rc, "mdb_txn_commit");
 }
 
 void Txn::abort() noexcept {
-    if (!active()) return;
-    close_cursors();
-    mdb_txn_abort(st_->txn);
-    finish();
+    if (st_) abort(*st_);
+}
+
+void Txn::abort(detail::TxnState& st) noexcept {
+    if (!st.txn) return;
+    if (st.child) abort(*st.child); // LMDB would free it under the child's Txn
+    close_cursors(st);
+    mdb_txn_abort(st.txn);
+    finish(st);
+}
+
+Txn Txn::begin_child() {
+    require_active("mdb_txn_begin");
+    if (readonly()) throw Error(EINVAL, "mdb_txn_begin: read transactions cannot nest");
+    auto st = std::make_unique<detail::TxnState>();
+    st->env = st_->env;
+    check(mdb_txn_begin(st_->env->handle(), st_->txn, 0, &st->txn), "mdb_txn_begin");
+    st->parent = st_.get();
+    st_->child = st.get();
+    return Txn(std::move(st));
 }
 
 Dbi Txn::open_dbi(std::string_view name, unsigned flags) {

@@ -5,6 +5,13 @@
 // A transaction belongs to the thread that began it, and a thread holds at most one read
 // transaction at a time (LMDB rules without MDB_NOTLS; a second one fails with
 // MDB_BAD_RSLOT). A thread may hold a read transaction while it writes.
+//
+// Nested transactions: begin_child() on an active write Txn starts a child in the same
+// thread. Its commit merges its changes into the parent (durable only when the outermost
+// parent commits); its abort discards only its own changes. While a child is active the
+// parent and its cursors must not be used (they throw: LMDB blocks the parent). Ending the
+// parent first aborts an active child. The child does not enter the Env's resize gate: the
+// parent already holds it for both, and only the outermost transaction leaves it.
 
 #include "lmdb/dbi.hh"
 
@@ -26,6 +33,8 @@ struct TxnState {
     MDB_txn* txn = nullptr;
     bool readonly = false;
     std::vector<Cursor*> cursors; // open cursors, closed before the transaction ends
+    TxnState* parent = nullptr;   // set in a child transaction
+    TxnState* child = nullptr;    // the active child, if any (LMDB allows one)
 };
 } // namespace detail
 
@@ -45,6 +54,9 @@ public:
     void commit();
     // Discards the changes and ends the transaction. No-op if it already ended.
     void abort() noexcept;
+
+    // Begins a child of this active write transaction (see above).
+    Txn begin_child();
 
     // Opens (MDB_CREATE: creates) a named database. Only in write transactions: LMDB forbids
     // two transactions opening databases at the same time, and write transactions are
@@ -71,8 +83,10 @@ private:
     friend class Cursor;
     explicit Txn(std::unique_ptr<detail::TxnState> st) noexcept : st_(std::move(st)) {}
     void require_active(const char* what) const;
-    void close_cursors() noexcept; // before the transaction ends, as LMDB requires
-    void finish() noexcept;        // forgets the ended transaction, leaves the resize gate
+    // On the state rather than the Txn: a parent ends its child through the child's state.
+    static void close_cursors(detail::TxnState& st) noexcept; // before the end, as LMDB requires
+    static void finish(detail::TxnState& st) noexcept; // forgets the ended txn, leaves the gate
+    static void abort(detail::TxnState& st) noexcept;
 
     std::unique_ptr<detail::TxnState> st_;
 };

@@ -158,38 +158,45 @@ void Queue::remove(Txn& t, std::uint64_t id) const {
 
 std::uint64_t Queue::enqueue(std::string_view payload, std::string_view key,
                              std::chrono::milliseconds delay) {
+    return env_->write([&](Txn& t) { return enqueue(t, payload, key, delay); });
+}
+
+std::uint64_t Queue::enqueue(Txn& t, std::string_view payload, std::string_view key,
+                             std::chrono::milliseconds delay) {
+    // A foreign or read-only transaction would write nowhere or into another Env's dbis.
+    if (!t.active() || t.readonly() || &t.env() != env_)
+        throw std::invalid_argument("queue: enqueue needs an active write transaction of the "
+                                    "queue's Env");
     if (key.size() > max_key_size)
         throw std::invalid_argument("queue: idempotency key longer than 255 bytes");
     if (delay.count() < 0) throw std::invalid_argument("queue: negative delay");
     const std::int64_t now = now_ms();
     const std::string kkey = "k" + std::string(key);
-    return env_->write([&](Txn& t) -> std::uint64_t {
-        forget_expired_keys(t, now, forget_batch);
-        if (!key.empty()) {
-            if (auto v = t.get(idem_, kkey)) {
-                const std::uint64_t id = detail::get_be64(*v, 0);
-                const auto created = static_cast<std::int64_t>(detail::get_be64(*v, 8));
-                if (now - created < opts_.idempotency_retention.count()) return id;
-                std::string ekey = "e";
-                detail::put_be64(ekey, static_cast<std::uint64_t>(created));
-                t.del(idem_, ekey + std::string(key)); // expired: the key starts afresh
-            }
-        }
-        const std::uint64_t id = bump(t, "next_id");
-        Record r;
-        r.enqueued_ms = now;
-        make_pending(t, id, r, now + delay.count());
-        t.put(payloads_, detail::id_key(id), payload);
-        if (!key.empty()) {
-            std::string v = detail::id_key(id);
-            detail::put_be64(v, static_cast<std::uint64_t>(now));
-            t.put(idem_, kkey, v);
+    forget_expired_keys(t, now, forget_batch);
+    if (!key.empty()) {
+        if (auto v = t.get(idem_, kkey)) {
+            const std::uint64_t id = detail::get_be64(*v, 0);
+            const auto created = static_cast<std::int64_t>(detail::get_be64(*v, 8));
+            if (now - created < opts_.idempotency_retention.count()) return id;
             std::string ekey = "e";
-            detail::put_be64(ekey, static_cast<std::uint64_t>(now));
-            t.put(idem_, ekey + std::string(key), {});
+            detail::put_be64(ekey, static_cast<std::uint64_t>(created));
+            t.del(idem_, ekey + std::string(key)); // expired: the key starts afresh
         }
-        return id;
-    });
+    }
+    const std::uint64_t id = bump(t, "next_id");
+    Record r;
+    r.enqueued_ms = now;
+    make_pending(t, id, r, now + delay.count());
+    t.put(payloads_, detail::id_key(id), payload);
+    if (!key.empty()) {
+        std::string v = detail::id_key(id);
+        detail::put_be64(v, static_cast<std::uint64_t>(now));
+        t.put(idem_, kkey, v);
+        std::string ekey = "e";
+        detail::put_be64(ekey, static_cast<std::uint64_t>(now));
+        t.put(idem_, ekey + std::string(key), {});
+    }
+    return id;
 }
 
 // Drops up to `limit` idempotency keys whose retention ended, oldest first.

@@ -8,6 +8,10 @@
 // - Every call is one LMDB write transaction, committed and synced to disk before the call
 //   returns: an enqueue that returned survives kill -9 and power loss. The Env must not use
 //   MDB_NOSYNC / MDB_NOMETASYNC / MDB_MAPASYNC (the constructor refuses it).
+// - Outbox: enqueue(txn, ...) writes the item inside the caller's write transaction of the
+//   queue's Env (a child Txn or a GroupCommit op too), so it commits or aborts atomically
+//   with the caller's own records; durable only once that transaction commits. An aborted
+//   transaction leaves no item and does not consume the idempotency key.
 // - Ids are per-queue counters starting at 1, in enqueue order. Lease tokens come from
 //   another counter, so a token is never reused, even across restarts.
 // - lease() hands out the pending item with the smallest (visible_at, id): FIFO among
@@ -65,6 +69,11 @@ public:
     // Adds an item, visible after `delay`. With a non-empty idempotency key already used
     // within the retention period, returns that enqueue's id and adds nothing.
     std::uint64_t enqueue(std::string_view payload, std::string_view idempotency_key = {},
+                          std::chrono::milliseconds delay = {});
+    // The same inside txn, an active write transaction of env() (else std::invalid_argument).
+    // Nothing is visible or durable before txn (and its parents) commit.
+    std::uint64_t enqueue(lmdb::Txn& txn, std::string_view payload,
+                          std::string_view idempotency_key = {},
                           std::chrono::milliseconds delay = {});
 
     // Leases the first visible item for visibility_timeout; nullopt if none is visible.

@@ -348,6 +348,66 @@ Test(queue, several_queues_in_one_env) {
     cr_assert(!a.lease() && !b.lease());
 }
 
+// Outbox: the item commits or aborts with the caller's own records.
+Test(queue, enqueue_in_caller_txn) {
+    lmdb::Env env(g_dir);
+    lmdb::Dbi records = env.open_dbi("records");
+    Queue q(env, "jobs", opts());
+    {
+        lmdb::Txn t = env.begin_write();
+        t.put(records, "r1", "x");
+        q.enqueue(t, "lost", "key-a");
+        t.abort();
+    }
+    cr_assert(same_counts(q.counts(), 0, 0, 0, 0), "aborted: no item");
+    cr_assert(!env.read([&](lmdb::Txn& t) { return t.get(records, "r1").has_value(); }));
+    const auto id = q.enqueue("kept", "key-a");
+    cr_assert_eq(q.find(id)->payload, "kept", "the aborted enqueue did not take the key");
+    cr_assert(same_counts(q.counts(), 1, 0, 0, 0));
+    cr_assert(q.ack(*q.lease()));
+
+    lmdb::Txn t = env.begin_write();
+    t.put(records, "r2", "y");
+    const auto id2 = q.enqueue(t, "job", {}, 0ms);
+    cr_assert(!q.find(id2), "invisible before the commit");
+    t.commit();
+    auto l = q.lease();
+    cr_assert(l && l->id == id2 && l->payload == "job");
+    cr_assert(env.read([&](lmdb::Txn& r) { return r.get(records, "r2") == "y"; }));
+    cr_assert(q.ack(*l));
+}
+
+Test(queue, enqueue_in_txn_honours_idempotency_keys) {
+    lmdb::Env env(g_dir);
+    Queue q(env, "jobs", opts());
+    const auto a = q.enqueue("a", "k1");
+    const auto b = env.write([&](lmdb::Txn& t) { return q.enqueue(t, "b", "k2"); });
+    cr_assert_neq(a, b);
+    cr_assert_eq(env.write([&](lmdb::Txn& t) { return q.enqueue(t, "a2", "k1"); }), a);
+    cr_assert_eq(q.enqueue("b2", "k2"), b);
+    cr_assert(same_counts(q.counts(), 2, 0, 0, 0));
+    cr_assert_eq(q.find(a)->payload, "a");
+    cr_assert_eq(q.find(b)->payload, "b");
+}
+
+Test(queue, enqueue_in_txn_rejects_other_transactions) {
+    lmdb::Env env(g_dir);
+    lmdb::Env other(g_dir / "other");
+    Queue q(env, "jobs", opts());
+    {
+        lmdb::Txn t = other.begin_write();
+        cr_assert_throw(q.enqueue(t, "x"), std::invalid_argument);
+    }
+    {
+        lmdb::Txn t = env.begin_read();
+        cr_assert_throw(q.enqueue(t, "x"), std::invalid_argument);
+    }
+    lmdb::Txn t = env.begin_write();
+    t.abort();
+    cr_assert_throw(q.enqueue(t, "x"), std::invalid_argument);
+    cr_assert(same_counts(q.counts(), 0, 0, 0, 0));
+}
+
 Test(queue, rejects_bad_arguments) {
     cr_assert_throw(Queue(g_dir, "bad name", opts()), std::invalid_argument);
     cr_assert_throw(Queue(g_dir, "", opts()), std::invalid_argument);

@@ -1,0 +1,65 @@
+// Internals shared by MetaStore's source files: the database handles, how nodes are stored,
+// and how a caller's access to a node is decided.
+#pragma once
+
+#include "feeds.hh"
+#include "lmdb/dbi.hh"
+#include "lmdb/txn.hh"
+#include "meta_store.hh"
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace strata::metad {
+
+struct StoreDb {
+    lmdb::Dbi users, user_names, user_emails, sessions, nodes, children, meta;
+    lmdb::Dbi api_keys, user_keys;
+    lmdb::Dbi shares, shares_in, links, node_links, trash, verified;
+};
+
+// The threads beside the store: feed fan-out (the outbox has its own).
+struct MetaStore::Workers {
+    explicit Workers(Feeds& feeds) : feed_worker(feeds) {}
+    FeedWorker feed_worker;
+};
+
+// Nodes are stored as JSON objects (node_codec.cc).
+std::string encode_node(const Node& n);
+Node decode_node(std::string_view v);
+
+std::optional<Node> load_node(lmdb::Txn& t, const StoreDb& db, std::uint64_t id);
+void store_node(lmdb::Txn& t, const StoreDb& db, const Node& n);
+
+// A user's root folder, read in t.
+std::optional<std::uint64_t> user_root(lmdb::Txn& t, const StoreDb& db, std::uint64_t user);
+
+std::string child_key(std::uint64_t parent, std::string_view name);
+
+// Records `id` as the last id issued unless a later one is recorded (ids stay unique over
+// restarts even when the clock steps back).
+void record_last_id(lmdb::Txn& t, const StoreDb& db, std::uint64_t id);
+
+// A node and what the principal may do with it.
+struct Access {
+    Node node;
+    Role role = Role::none;
+    bool in_trash = false;    // the node or one of its folders is in the trash
+    bool followers = false;   // shared with the owner's followers (itself or a folder)
+    bool public_link = false; // a public link without password opens it (or a folder)
+};
+
+// Walks from the node up to its root: the owner, shares and links on the way decide the
+// role. `follows(a, b)`: whether user a follows user b. nullopt: unknown id.
+// publicity: also find out whether a public link without password opens it (costs a
+// prefix scan per folder, so only commits ask, to decide on feed entries).
+std::optional<Access> resolve(lmdb::Txn& t, const StoreDb& db, Principal who, std::uint64_t id,
+                              const std::function<bool(std::uint64_t, std::uint64_t)>& follows,
+                              bool publicity = false);
+
+StoreError not_found();
+StoreError forbidden(const std::string& why);
+
+} // namespace strata::metad
