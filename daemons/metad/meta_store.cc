@@ -119,6 +119,7 @@ MetaStore::MetaStore(const std::filesystem::path& dir, StoreOptions options)
     search_ = std::make_unique<SearchIndex>(*env_);
     feeds_ = std::make_unique<Feeds>(*env_, FeedOptions{.max_entries = options_.feed_max_entries});
     if (!options_.sinks.empty()) outbox_ = std::make_unique<Outbox>(*env_, options_.sinks);
+    group_ = std::make_unique<lmdb::GroupCommit>(*env_);
 }
 
 std::uint64_t MetaStore::next_id() {

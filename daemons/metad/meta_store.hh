@@ -36,6 +36,7 @@
 #include "ids/ids.hh"
 #include "lmdb/dbi.hh"
 #include "lmdb/env.hh"
+#include "lmdb/group_commit.hh"
 
 #include <cstdint>
 #include <filesystem>
@@ -295,7 +296,7 @@ private:
     // Every write: one batch of a group commit (one fsync for many concurrent writers).
     template <class F>
     auto write(F&& fn) {
-        return env_->write(std::forward<F>(fn));
+        return group_->run(std::forward<F>(fn));
     }
     void reindex(lmdb::Txn& t, const Node& n);
     std::function<bool(std::uint64_t, std::uint64_t)> follows_in(lmdb::Txn& t);
@@ -311,6 +312,7 @@ private:
     std::unique_ptr<SearchIndex> search_;
     std::unique_ptr<Feeds> feeds_;
     std::unique_ptr<Outbox> outbox_;
+    std::unique_ptr<lmdb::GroupCommit> group_;
     struct Workers;
     std::unique_ptr<Workers> workers_;
 };

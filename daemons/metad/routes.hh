@@ -40,6 +40,10 @@ struct AuthOptions {
     auth::PasswordCost password_cost = auth::interactive_cost();
 };
 
+struct FileOptions;
+
+// files: how commits reach blockd (file_routes.hh); default: commits answer 503.
+void add_routes(http::Router& router, MetaStore& store, AuthOptions auth, FileOptions files);
 void add_routes(http::Router& router, MetaStore& store, AuthOptions auth);
 
 } // namespace strata::metad

@@ -21,19 +21,25 @@ constexpr std::uint8_t record_version = 1;
 
 using Counts = std::array<std::uint32_t, n_fields>;
 
+template <class Text>
 struct Term {
-    std::string text;
+    Text text;
     std::array<std::uint8_t, n_fields> count{}; // occurrences per field, capped at 255
 };
 
-// A search_docs value, decoded (owned strings: put/remove write while holding it).
-struct DocRecord {
+// A search_docs value, decoded.
+template <class Text>
+struct Record {
     std::uint64_t owner = 0;
     std::int64_t modified = 0;
     bool folder = false;
-    Counts length{};         // tokens per field
-    std::vector<Term> terms; // distinct, in byte order
+    Counts length{};               // tokens per field
+    std::vector<Term<Text>> terms; // distinct, in byte order
 };
+// Owned strings: put/remove write while holding it, which would move the map under views.
+using DocRecord = Record<std::string>;
+// Views into the map: query only reads, and decodes thousands of records without allocating.
+using RecordView = Record<std::string_view>;
 
 struct Stats {
     std::uint64_t docs = 0;
@@ -80,7 +86,7 @@ std::string encode(const DocRecord& r) {
     for (auto n : r.length)
         put_be(out, n, 2);
     put_be(out, r.terms.size(), 2);
-    for (const Term& t : r.terms) {
+    for (const auto& t : r.terms) {
         out.push_back(static_cast<char>(t.text.size())); // <= max_token_bytes
         out += t.text;
         for (auto c : t.count)
@@ -89,10 +95,12 @@ std::string encode(const DocRecord& r) {
     return out;
 }
 
-std::optional<DocRecord> decode(std::string_view v) {
+// Fills d (reusing its term storage); false if v is not a valid record.
+template <class Text>
+bool decode(std::string_view v, Record<Text>& d) {
     Reader r{v};
-    if (r.be(1) != record_version) return std::nullopt;
-    DocRecord d;
+    d.terms.clear();
+    if (r.be(1) != record_version) return false;
     d.owner = r.be(8);
     d.modified = static_cast<std::int64_t>(r.be(8));
     d.folder = r.be(1) & 1;
@@ -100,13 +108,19 @@ std::optional<DocRecord> decode(std::string_view v) {
         n = static_cast<std::uint32_t>(r.be(2));
     const std::size_t terms = r.be(2);
     for (std::size_t i = 0; i < terms && !r.bad; ++i) {
-        Term t;
+        Term<Text> t;
         t.text = r.bytes(r.be(1));
         for (auto& c : t.count)
             c = static_cast<std::uint8_t>(r.be(1));
         d.terms.push_back(std::move(t));
     }
-    if (r.bad) return std::nullopt;
+    return !r.bad;
+}
+
+std::optional<DocRecord> load_doc(const lmdb::Txn& txn, lmdb::Dbi dbi, std::string_view key) {
+    DocRecord d;
+    auto v = txn.get(dbi, key);
+    if (!v || !decode(*v, d)) return std::nullopt;
     return d;
 }
 
@@ -175,10 +189,6 @@ void adjust_stats(lmdb::Txn& txn, lmdb::Dbi dbi, const DocRecord& rec, int sign)
     txn.put(dbi, be64(rec.owner), v);
 }
 
-bool term_less(const Term& t, std::string_view s) {
-    return t.text < s;
-}
-
 } // namespace
 
 SearchIndex::SearchIndex(lmdb::Env& env, std::size_t max_postings)
@@ -187,8 +197,7 @@ SearchIndex::SearchIndex(lmdb::Env& env, std::size_t max_postings)
 
 void SearchIndex::put(lmdb::Txn& txn, const SearchDoc& doc) {
     const std::string key = be64(doc.id);
-    std::optional<DocRecord> old;
-    if (auto v = txn.get(docs_, key)) old = decode(*v);
+    std::optional<DocRecord> old = load_doc(txn, docs_, key);
     if (old && old->owner != doc.owner) {
         remove(txn, doc.id);
         old.reset();
@@ -196,7 +205,7 @@ void SearchIndex::put(lmdb::Txn& txn, const SearchDoc& doc) {
     const DocRecord rec = make_record(doc);
     // Only the postings that differ are written: most updates (a new modified time, a tag)
     // keep most terms.
-    const std::vector<Term> none;
+    const std::vector<Term<std::string>> none;
     const auto& before = old ? old->terms : none;
     std::size_t i = 0, j = 0;
     while (i < before.size() || j < rec.terms.size()) {
@@ -214,15 +223,13 @@ void SearchIndex::put(lmdb::Txn& txn, const SearchDoc& doc) {
 
 void SearchIndex::remove(lmdb::Txn& txn, std::uint64_t id) {
     const std::string key = be64(id);
-    auto v = txn.get(docs_, key);
-    if (!v) return;
     // A record that does not decode leaves postings behind; query skips them (no record).
-    if (auto rec = decode(*v)) {
-        for (const Term& t : rec->terms)
+    if (auto rec = load_doc(txn, docs_, key)) {
+        for (const auto& t : rec->terms)
             txn.del(terms_, posting_key(rec->owner, t.text, id));
         adjust_stats(txn, stats_, *rec, -1);
     }
-    txn.del(docs_, key);
+    txn.del(docs_, key); // false when absent: then remove is a no-op
 }
 
 std::vector<SearchHit> SearchIndex::query(lmdb::Txn& txn, std::uint64_t owner, std::string_view q,
@@ -280,6 +287,7 @@ std::vector<SearchHit> SearchIndex::query(lmdb::Txn& txn, std::uint64_t owner, s
         std::uint64_t id;
     };
     std::vector<Ranked> ranked;
+    RecordView rec;
     for (std::uint64_t id : scans[driver].docs) {
         bool maybe = true;
         for (std::size_t i = 0; i < scans.size() && maybe; ++i)
@@ -287,22 +295,25 @@ std::vector<SearchHit> SearchIndex::query(lmdb::Txn& txn, std::uint64_t owner, s
                 maybe = std::binary_search(scans[i].docs.begin(), scans[i].docs.end(), id);
         if (!maybe) continue;
         auto v = txn.get(docs_, be64(id));
-        std::optional<DocRecord> rec = v ? decode(*v) : std::nullopt;
-        if (!rec || rec->owner != owner) continue;
+        if (!v || !decode(*v, rec) || rec.owner != owner) continue;
         // The record decides the match: capped scans and stale postings only propose.
         double sum = 0;
         bool all = true;
         for (std::size_t i = 0; i < tokens.size() && all; ++i) {
             const std::string& t = tokens[i];
             std::array<double, n_fields> m{};
-            auto it = std::lower_bound(rec->terms.begin(), rec->terms.end(), t, term_less);
-            for (; it != rec->terms.end() && it->text.starts_with(t); ++it)
+            auto it =
+                std::lower_bound(rec.terms.begin(), rec.terms.end(), t,
+                                 [](const auto& u, std::string_view s) { return u.text < s; });
+            for (; it != rec.terms.end() && it->text.starts_with(t); ++it) {
+                const double exact = it->text.size() == t.size() ? 1.0 : prefix_factor;
                 for (std::size_t f = 0; f < n_fields; ++f)
-                    m[f] += it->count[f] * (it->text == t ? 1.0 : prefix_factor);
+                    m[f] += it->count[f] * exact;
+            }
             double tf = 0;
             for (std::size_t f = 0; f < n_fields; ++f) {
                 if (m[f] == 0) continue;
-                const double rel = avglen[f] > 0 ? rec->length[f] / avglen[f] : 0;
+                const double rel = avglen[f] > 0 ? rec.length[f] / avglen[f] : 0;
                 tf += weight[f] * m[f] / (1 - b + b * rel);
             }
             all = tf > 0;
@@ -311,9 +322,9 @@ std::vector<SearchHit> SearchIndex::query(lmdb::Txn& txn, std::uint64_t owner, s
         if (!all) continue;
         // In double: any two int64 times subtract without overflow.
         const double age_days =
-            std::max(0.0, static_cast<double>(now_ms) - static_cast<double>(rec->modified)) /
+            std::max(0.0, static_cast<double>(now_ms) - static_cast<double>(rec.modified)) /
             86'400'000.0;
-        ranked.push_back({sum * (1 + 0.25 * std::exp(-age_days / 30)), rec->modified, id});
+        ranked.push_back({sum * (1 + 0.25 * std::exp(-age_days / 30)), rec.modified, id});
     }
     std::sort(ranked.begin(), ranked.end(), [](const Ranked& x, const Ranked& y) {
         if (x.score != y.score) return x.score > y.score;

@@ -15,6 +15,7 @@ namespace strata::metad {
 MetaStore::~MetaStore() {
     workers_.reset(); // threads first: they use the store's queues
     if (outbox_) outbox_->stop();
+    group_.reset(); // finishes queued writes
 }
 
 void MetaStore::start_workers() {

@@ -86,7 +86,8 @@ const UNormalizer2* nfc() {
     return n;
 }
 
-// NFD, full case folding, NFD, nonspacing marks dropped; the caller composes (NFC).
+// NFD, full case folding, NFD (as Unicode's canonical caseless match, D145), nonspacing
+// marks dropped; the caller composes (NFC).
 std::u16string fold16(std::string_view utf8) {
     std::u16string s = normalize(nfd(), to_utf16(utf8));
     s = icu_call<std::u16string>(

@@ -49,6 +49,11 @@ struct Request {
     // transfer) instead of into Response::body, and Options::max_response_bytes does not
     // apply: downloads of any size (backups) in bounded memory.
     std::function<bool(std::string_view)> body_sink;
+    // When set, the request body is read from here instead of `body` (uploads of any size in
+    // bounded memory): fill the buffer, return the bytes written, 0 at the end, or -1 to
+    // abort. body_size is sent as Content-Length.
+    std::function<long(char* buffer, std::size_t capacity)> body_source;
+    std::uint64_t body_size = 0;
 };
 
 struct Response {

@@ -118,6 +118,12 @@ Transfer::Transfer(EasyPtr easy, const Target& target, const Options& options, R
     bool sends_body = !request_.body.empty() || m == "POST" || m == "PUT" || m == "PATCH";
     if (m == "HEAD") {
         setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (request_.body_source) {
+        setopt(h, CURLOPT_UPLOAD, 1L);
+        setopt(h, CURLOPT_INFILESIZE_LARGE, curl_off_t(request_.body_size));
+        setopt(h, CURLOPT_READFUNCTION, &Transfer::on_read);
+        setopt(h, CURLOPT_READDATA, static_cast<void*>(this));
+        setopt(h, CURLOPT_CUSTOMREQUEST, m.c_str()); // UPLOAD alone would send PUT
     } else if (sends_body) {
         setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request_.body.size()));
         setopt(h, CURLOPT_POSTFIELDS, request_.body.data());
@@ -149,6 +155,16 @@ Transfer::~Transfer() {
 EasyPtr Transfer::release() {
     curl_easy_reset(easy_.get());
     return std::move(easy_);
+}
+
+size_t Transfer::on_read(char* buffer, size_t size, size_t n, void* self_ptr) {
+    auto* self = static_cast<Transfer*>(self_ptr);
+    try {
+        long got = self->request_.body_source(buffer, size * n);
+        return got < 0 ? CURL_READFUNC_ABORT : static_cast<size_t>(got);
+    } catch (...) {
+        return CURL_READFUNC_ABORT;
+    }
 }
 
 size_t Transfer::on_body(char* data, size_t size, size_t n, void* self_ptr) {

@@ -46,6 +46,7 @@ public:
 private:
     static size_t on_body(char* data, size_t size, size_t n, void* self);
     static size_t on_header(char* data, size_t size, size_t n, void* self);
+    static size_t on_read(char* buffer, size_t size, size_t n, void* self);
     Error classify(CURLcode code) const;
 
     EasyPtr easy_;

@@ -76,6 +76,10 @@ public:
     // Flushes to disk; only needed with MDB_NOSYNC / MDB_NOMETASYNC.
     void sync();
 
+    // True if the calling thread holds a transaction of this Env (it could not wait for a
+    // map resize, see above).
+    bool held_by_this_thread() const noexcept { return gate_.held_by_this_thread(); }
+
 private:
     friend class Txn; // leaves gate_ when it ends
     Txn begin(unsigned flags);

@@ -39,8 +39,9 @@ void Txn::finish(detail::TxnState& st) noexcept {
     if (st.parent) { // the outermost transaction holds the gate for its children
         st.parent->child = nullptr;
         st.parent = nullptr;
+    } else {
+        st.env->gate_.leave();
     }
-    st.env->gate_.leave();
 }
 
 void Txn::commit() {

@@ -2,6 +2,7 @@
 // own process (Criterion forks) on its own temporary directory, removed by the fixture
 // even when an assertion fails.
 
+#include "lmdb/group_commit.hh"
 #include "queue/queue.hh"
 
 #include <algorithm>
@@ -388,6 +389,52 @@ Test(queue, enqueue_in_txn_honours_idempotency_keys) {
     cr_assert(same_counts(q.counts(), 2, 0, 0, 0));
     cr_assert_eq(q.find(a)->payload, "a");
     cr_assert_eq(q.find(b)->payload, "b");
+}
+
+Test(queue, enqueue_in_child_txn) {
+    lmdb::Env env(g_dir);
+    Queue q(env, "jobs", opts());
+    lmdb::Txn parent = env.begin_write();
+    {
+        lmdb::Txn child = parent.begin_child();
+        q.enqueue(child, "dropped", "key-a");
+    } // aborted: takes neither an item nor the key with it
+    lmdb::Txn child = parent.begin_child();
+    const auto id = q.enqueue(child, "kept", "key-a");
+    child.commit();
+    cr_assert_eq(q.enqueue(parent, "again", "key-a"), id, "the parent sees the child's key");
+    parent.commit();
+    cr_assert(same_counts(q.counts(), 1, 0, 0, 0));
+    auto l = q.lease();
+    cr_assert(l && l->id == id && l->payload == "kept");
+}
+
+Test(queue, enqueue_through_group_commit) {
+    lmdb::Env env(g_dir);
+    lmdb::Dbi records = env.open_dbi("records");
+    Queue q(env, "jobs", opts());
+    lmdb::GroupCommit gc(env);
+    try {
+        gc.run([&](lmdb::Txn& t) {
+            t.put(records, "r1", "x");
+            q.enqueue(t, "lost", "key-a");
+            throw std::runtime_error("handler failed");
+        });
+        cr_assert_fail("run must rethrow");
+    } catch (const std::runtime_error&) {
+    }
+    const auto id = gc.run([&](lmdb::Txn& t) {
+        t.put(records, "r2", "y");
+        return q.enqueue(t, "kept", "key-a");
+    });
+    cr_assert_eq(q.enqueue("again", "key-a"), id, "the key went with the committed op");
+    cr_assert(same_counts(q.counts(), 1, 0, 0, 0));
+    auto l = q.lease();
+    cr_assert(l && l->id == id && l->payload == "kept");
+    env.read([&](lmdb::Txn& t) {
+        cr_assert(!t.get(records, "r1"));
+        cr_assert(t.get(records, "r2") == "y");
+    });
 }
 
 Test(queue, enqueue_in_txn_rejects_other_transactions) {

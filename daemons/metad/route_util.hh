@@ -1,0 +1,255 @@
+// Helpers shared by metad's route files: id parsing, JSON views of records, errors, and
+// who the caller is (Context::caller).
+#pragma once
+
+#include "auth/api_key.hh"
+#include "auth/encoding.hh"
+#include "http/router.hh"
+#include "meta_store.hh"
+#include "routes.hh"
+
+#include <charconv>
+#include <ctime>
+#include <mutex>
+#include <unistd.h>
+
+namespace strata::metad::route_util {
+
+using nlohmann::json;
+
+inline std::string id_str(std::uint64_t id) {
+    return std::to_string(id);
+}
+
+// An id given as a decimal string or a JSON number.
+inline std::optional<std::uint64_t> id_of(const json& v) {
+    if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+    if (!v.is_string()) return std::nullopt;
+    const auto& s = v.get_ref<const std::string&>();
+    std::uint64_t out = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+    return out;
+}
+
+inline std::uint64_t path_id(const http::Request& req) {
+    auto id = id_of(json(req.params.at("id")));
+    if (!id) throw http::Error(404, "not_found", "no such file or folder");
+    return *id;
+}
+
+inline json user_view(const User& u) {
+    return {{"id", id_str(u.id)},     {"name", u.name},       {"email", u.email},
+            {"root", id_str(u.root)}, {"created", u.created}, {"disabled", u.disabled}};
+}
+
+// A node as clients see it (the same from every route).
+inline json node_view(const Node& n) {
+    json j = {{"id", id_str(n.id)},
+              {"parent", n.parent ? json(id_str(n.parent)) : json()},
+              {"name", n.name},
+              {"kind", to_string(n.kind)},
+              {"owner", id_str(n.owner)},
+              {"version", n.version},
+              {"created", n.created},
+              {"modified", n.modified},
+              {"tags", n.tags}};
+    if (n.creator != n.owner) j["creator"] = id_str(n.creator);
+    if (n.trashed) j["trashed"] = n.trashed;
+    if (n.kind == NodeKind::file) {
+        j["size"] = n.size;
+        j["type"] = n.media_type;
+        j["sha256"] = n.sha256;
+        j["manifest"] = n.manifest;
+        j["state"] = n.trashed ? "deleted" : to_string(n.state);
+        j["renditions"] = n.renditions;
+    }
+    return j;
+}
+
+// With the caller's role, when known, in X-Strata-Access (owner, write, read).
+inline http::Response node_response(int status, const Node& n, Role role = Role::none) {
+    auto r = http::Response::json(status, node_view(n));
+    r.headers.emplace("ETag", "\"" + std::to_string(n.version) + "\"");
+    if (role != Role::none) r.headers.emplace("X-Strata-Access", to_string(role));
+    return r;
+}
+
+// ?limit= (1..1000, default 100) and ?cursor= (base64url of an opaque key).
+inline std::size_t limit_param(const http::Request& req, std::size_t fallback = 100) {
+    std::size_t limit = fallback;
+    if (auto it = req.query.find("limit"); it != req.query.end()) {
+        auto [p, ec] =
+            std::from_chars(it->second.data(), it->second.data() + it->second.size(), limit);
+        if (ec != std::errc() || p != it->second.data() + it->second.size() || limit < 1 ||
+            limit > 1000)
+            throw http::Error(400, "bad_request", "limit is 1..1000");
+    }
+    return limit;
+}
+
+inline std::string cursor_param(const http::Request& req) {
+    auto it = req.query.find("cursor");
+    if (it == req.query.end() || it->second.empty()) return {};
+    auto raw = auth::from_base64url(it->second);
+    if (!raw || raw->size() > 512)
+        throw http::Error(400, "bad_cursor", "not a cursor from a previous page");
+    return *raw;
+}
+
+inline json page_json(const MetaStore::Page& page) {
+    json items = json::array();
+    for (const auto& n : page.nodes)
+        items.push_back(node_view(n));
+    json out = {{"items", items}, {"next_cursor", nullptr}};
+    if (!page.next_cursor.empty()) out["next_cursor"] = auth::to_base64url(page.next_cursor);
+    return out;
+}
+
+// If-Match: "VERSION" -> the version (0 without the header); 400 when malformed.
+inline std::uint64_t if_match_param(const http::Request& req) {
+    std::uint64_t v = 0;
+    auto h = req.header("If-Match");
+    if (!h) return 0;
+    std::string_view s = *h;
+    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size() || v == 0)
+        throw http::Error(400, "bad_request", "If-Match takes the ETag of a stat");
+    return v;
+}
+
+inline http::Response no_content() {
+    http::Response r;
+    r.status = 204;
+    return r;
+}
+
+inline std::vector<std::string> string_list(const json& j, const char* name) {
+    auto it = j.find(name);
+    if (it == j.end() || it->is_null()) return {};
+    if (!it->is_array())
+        throw http::Error(400, "bad_request", std::string("\"") + name + "\" is a list of strings");
+    std::vector<std::string> out;
+    for (const auto& x : *it) {
+        if (!x.is_string())
+            throw http::Error(400, "bad_request",
+                              std::string("\"") + name + "\" is a list of strings");
+        out.push_back(x.get<std::string>());
+    }
+    return out;
+}
+
+inline json body_object(const http::Request& req) {
+    auto j = req.json();
+    if (!j.is_object()) throw http::Error(400, "bad_request", "expected a JSON object");
+    return j;
+}
+
+inline std::string string_field(const json& j, const char* name, bool required = true) {
+    auto it = j.find(name);
+    if (it == j.end() || it->is_null()) {
+        if (required)
+            throw http::Error(400, "bad_request", std::string("missing \"") + name + "\"");
+        return {};
+    }
+    if (!it->is_string())
+        throw http::Error(400, "bad_request", std::string("\"") + name + "\" must be a string");
+    return it->get<std::string>();
+}
+
+template <class F>
+http::Response guarded_store(F&& fn) {
+    try {
+        return fn();
+    } catch (const StoreError& e) {
+        throw http::Error(e.status(), e.code(), e.what());
+    }
+}
+
+struct Context {
+    Context(MetaStore& s, AuthOptions a) : store(s), auth(std::move(a)) {}
+
+    MetaStore& store;
+    AuthOptions auth;
+
+    // A hash of no one's password at the configured cost, made on first use. A login for an
+    // unknown (or disabled) user is verified against it, so refusing it takes as long as
+    // refusing a wrong password: the time of the answer does not tell which user exists.
+    const std::string& dummy_hash() {
+        std::call_once(dummy_once_, [&] {
+            dummy_hash_ = auth::hash_password("no user has this password", auth.password_cost);
+        });
+        return dummy_hash_;
+    }
+
+    // The calling user's id; 401 when the request carries no valid identity, 403 when its
+    // token or key lacks `scope` (X-Strata-Caller: the gateway has checked scopes already).
+    std::uint64_t caller(const http::Request& req, const char* scope = nullptr,
+                         std::uint64_t* session = nullptr) const {
+        if (auto h = req.header("X-Strata-Caller"); h && req.peer) {
+            std::string_view v = *h;
+            if (v.substr(0, 5) == "user=") {
+                if (auto id = id_of(json(std::string(v.substr(5))))) {
+                    auto u = store.user(*id);
+                    if (u && !u->disabled) return *id;
+                }
+            }
+            throw http::Error(401, "unauthenticated", "X-Strata-Caller names no active user");
+        }
+        if (auto h = req.header("Authorization"); h && h->substr(0, 10) == "Bearer sk_") {
+            // An API key: found by its id, its secret checked against the stored digest.
+            auto key = auth::parse_api_key(h->substr(7));
+            auto rec = key ? store.api_key(key->id) : std::nullopt;
+            if (!rec || rec->revoked ||
+                !auth::digests_equal(rec->digest, auth::api_key_digest(key->secret)))
+                throw http::Error(401, "invalid_token", "the API key is not valid");
+            auto u = store.user(rec->user);
+            if (!u || u->disabled)
+                throw http::Error(401, "invalid_token", "the key's user is disabled");
+            require_scope(rec->scopes, scope);
+            return rec->user;
+        }
+        if (auto h = req.header("Authorization"); h && h->substr(0, 7) == "Bearer ") {
+            auth::SessionClaims c;
+            if (!auth.verifier || auth.verifier->verify(h->substr(7), std::time(nullptr), &c) !=
+                                      auth::SessionVerifier::Verdict::ok)
+                throw http::Error(401, "invalid_token", "the session token is not valid");
+            auto s = store.session(c.session);
+            auto u = store.user(c.user);
+            if (!s || s->revoked || !u || u->disabled)
+                throw http::Error(401, "invalid_token", "the session has ended");
+            require_scope(c.scopes, scope);
+            if (session) *session = c.session;
+            return c.user;
+        }
+        throw http::Error(401, "unauthenticated", "sign in first");
+    }
+
+private:
+    static void require_scope(const std::vector<std::string>& have, const char* scope) {
+        if (!scope) return;
+        for (const auto& s : have)
+            if (s == scope) return;
+        throw http::Error(403, "insufficient_scope", std::string("this needs the scope ") + scope);
+    }
+
+    std::once_flag dummy_once_;
+    std::string dummy_hash_;
+};
+
+// Operators' routes (stratactl meta user ...): only for a unix-socket peer that is root or
+// metad's own user and that names no caller, so no user identity can reach them. The
+// gateway does not route /v1/admin/ at all.
+inline void require_operator(const http::Request& req) {
+    if (!req.peer || (req.peer->uid != 0 && req.peer->uid != ::geteuid()) ||
+        req.header("X-Strata-Caller") || req.header("Authorization"))
+        throw http::Error(403, "forbidden", "operators only (stratactl on the control socket)");
+}
+
+} // namespace strata::metad::route_util
+
+namespace strata::metad {
+void add_share_routes(http::Router& router, const std::shared_ptr<route_util::Context>& ctx);
+void add_social_routes(http::Router& router, const std::shared_ptr<route_util::Context>& ctx);
+} // namespace strata::metad
