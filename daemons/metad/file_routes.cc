@@ -90,7 +90,8 @@ std::vector<std::string> missing_blocks(const FileOptions& fo,
             throw http::Error(502, "blockd_unavailable", std::string("blockd: ") + e.what());
         }
         if (r.status != 200) throw blockd_error(r, "checking blocks");
-        for (const auto& h : r.json()["missing"])
+        const json answer = r.json(); // kept: the loop must not range over a temporary
+        for (const auto& h : answer.at("missing"))
             missing.push_back(h.get<std::string>());
     }
     return missing;
@@ -110,7 +111,8 @@ Verified verified_of(const http_client::Response& r) {
         throw http::Error(422, "infected",
                           "the content contains malware (" +
                               j["scan"].value("signature", std::string("unknown")) + ")");
-    return Verified{j["size"], j["sha256"], j["media_type"], j["manifest"], j["scan"]["verdict"]};
+    return Verified{j["size"], j["sha256"], j["media_type"], j.value("manifest", std::string()),
+                    j["scan"]["verdict"]};
 }
 
 struct CommitRequest {

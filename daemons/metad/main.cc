@@ -1,16 +1,21 @@
-// strata-metad: the metadata server on LMDB. This release keeps users, sessions and each
-// user's folder tree (routes.hh lists the API); files, sharing, search, feeds and events
-// come next (see strata-metad(8), "Status in this release").
+// strata-metad: the metadata server on LMDB: users, credentials, each user's tree of folders
+// and files (committed through blockd), sharing, public links, search, follows and feeds,
+// and the event outbox. The API is listed in routes.hh, file_routes.hh, share_routes.cc and
+// social_routes.cc, and documented in strata-metad(8).
 #include "auth/password.hh"
 #include "auth/session_token.hh"
 #include "backup_routes.hh"
 #include "daemon/runtime.hh"
+#include "file_routes.hh"
 #include "log/log.hh"
 #include "meta_store.hh"
+#include "outbox.hh"
 #include "routes.hh"
 
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <sstream>
 
 namespace {
 
@@ -29,13 +34,42 @@ void extend_schema(config::Schema& s) {
               "lifetime of a session token");
     s.string("auth.password_cost", "interactive", false, "Argon2id cost of new password hashes",
              {"interactive", "minimal"});
+    s.string("blockd.socket", "unix:/run/strata/blockd.sock", false,
+             "where blockd listens: file commits check and verify content there");
+    s.integer("blockd.verify_timeout_seconds", 600, 1, 86400, false,
+              "longest blockd may take to verify (hash, scan) a file being committed");
+    s.integer("files.max_upload_bytes", 17179869184LL, 1, 1099511627776LL, false,
+              "largest one-shot upload (POST /v1/upload); larger bodies get 413");
+    s.string_list("files.process_types", {}, false,
+                  "media types committed as \"processing\" (a transcode follows), e.g. video/*");
+    s.string_list("events.sinks", {}, false,
+                  "where events are delivered: \"NAME TARGET [TYPE-PREFIX...]\", e.g. "
+                  "\"notifyd unix:/run/strata/notifyd.sock\"");
+    s.integer("feeds.max_entries", 1000, 10, 100000, false,
+              "entries kept per feed (the oldest are dropped)");
+}
+
+// "NAME TARGET [TYPE-PREFIX...]" -> a sink; throws std::invalid_argument.
+metad::EventSink parse_sink(const std::string& spec) {
+    std::istringstream in(spec);
+    metad::EventSink sink;
+    if (!(in >> sink.name >> sink.target))
+        throw std::invalid_argument("events.sinks: \"" + spec + "\" is not \"NAME TARGET ...\"");
+    for (std::string t; in >> t;)
+        sink.types.push_back(t);
+    return sink;
 }
 
 void start(daemon::Runtime& rt) {
     const auto& cfg = rt.config();
-    g_store = std::make_unique<metad::MetaStore>(
-        rt.state_dir()->path() + "/db", static_cast<std::uint32_t>(cfg.integer("meta.node_id")),
-        static_cast<std::size_t>(cfg.integer("meta.max_map_bytes")));
+    metad::StoreOptions so;
+    so.node_id = static_cast<std::uint32_t>(cfg.integer("meta.node_id"));
+    so.max_map_bytes = static_cast<std::size_t>(cfg.integer("meta.max_map_bytes"));
+    for (const auto& spec : cfg.string_list("events.sinks"))
+        so.sinks.push_back(parse_sink(spec));
+    so.feed_max_entries = static_cast<std::size_t>(cfg.integer("feeds.max_entries"));
+    so.process_types = cfg.string_list("files.process_types");
+    g_store = std::make_unique<metad::MetaStore>(rt.state_dir()->path() + "/db", std::move(so));
     metad::AuthOptions auth;
     const auto& key_file = cfg.string("auth.session_key_file");
     if (std::filesystem::exists(key_file)) {
@@ -51,13 +85,23 @@ void start(daemon::Runtime& rt) {
     auth.session_ttl_seconds = cfg.integer("auth.session_ttl_seconds");
     auth.password_cost = cfg.string("auth.password_cost") == "minimal" ? auth::minimal_cost()
                                                                        : auth::interactive_cost();
-    metad::add_routes(rt.control_router(), *g_store, std::move(auth));
+    metad::FileOptions files;
+    files.blockd = std::make_shared<http_client::Client>(cfg.string("blockd.socket"));
+    files.verify_timeout = std::chrono::seconds(cfg.integer("blockd.verify_timeout_seconds"));
+    files.max_upload_bytes = static_cast<std::uint64_t>(cfg.integer("files.max_upload_bytes"));
+    files.spool_dir = rt.state_dir()->path() + "/uploads";
+    std::filesystem::create_directories(files.spool_dir);
+    metad::add_routes(rt.control_router(), *g_store, std::move(auth), std::move(files));
+    g_store->start_workers();
     metad::add_backup_routes(rt.control_router(), *g_store, rt.state_dir()->path());
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
+    // Writes wait on the thread pool for their group commit: enough threads that many
+    // clients' writes share one fsync (libuv reads this before its pool starts).
+    setenv("UV_THREADPOOL_SIZE", "64", 0);
     static const daemon::Spec spec{
         .name = "metad",
         .summary = "Strata metadata server on LMDB.",
