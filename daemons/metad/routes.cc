@@ -2,7 +2,9 @@
 
 #include "auth/api_key.hh"
 #include "auth/encoding.hh"
+#include "feeds.hh"
 #include "file_routes.hh"
+#include "outbox.hh"
 #include "route_util.hh"
 
 #include <charconv>
@@ -186,10 +188,24 @@ void add_routes(http::Router& router, MetaStore& store, AuthOptions auth, FileOp
     });
     router.get("/v1/meta/stats", [ctx](http::Request&) {
         auto c = ctx->store.counts();
-        return http::Response::json(200, {{"users", c.users},
-                                          {"sessions", c.sessions},
-                                          {"nodes", c.nodes},
-                                          {"map_bytes", c.map_bytes}});
+        auto queue_json = [](const queue::Counts& q) {
+            return json{
+                {"ready", q.ready}, {"delayed", q.delayed}, {"leased", q.leased}, {"dead", q.dead}};
+        };
+        json sinks = json::array();
+        if (auto* o = ctx->store.outbox())
+            for (const auto& s : o->stats())
+                sinks.push_back({{"name", s.name},
+                                 {"queue", queue_json(s.queue)},
+                                 {"delivered", s.delivered},
+                                 {"failed", s.failed}});
+        return http::Response::json(200,
+                                    {{"users", c.users},
+                                     {"sessions", c.sessions},
+                                     {"nodes", c.nodes},
+                                     {"map_bytes", c.map_bytes},
+                                     {"fanout", queue_json(ctx->store.feeds().queue().counts())},
+                                     {"event_sinks", sinks}});
     });
 }
 

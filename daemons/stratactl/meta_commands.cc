@@ -35,6 +35,20 @@ int cmd_meta_stats(const Context& ctx) {
                                         std::to_string(j.value("sessions", 0ull)),
                                         std::to_string(j.value("nodes", 0ull)),
                                         std::to_string(j.value("map_bytes", 0ull))}}));
+        // Work waiting in metad's queues: feed fan-out and one outbox per event sink.
+        std::vector<std::vector<std::string>> rows{
+            {"QUEUE", "READY", "DELAYED", "LEASED", "DEAD", "DELIVERED"}};
+        auto row = [&](const std::string& name, const nlohmann::json& q, std::string delivered) {
+            rows.push_back({name, std::to_string(q.value("ready", 0ull)),
+                            std::to_string(q.value("delayed", 0ull)),
+                            std::to_string(q.value("leased", 0ull)),
+                            std::to_string(q.value("dead", 0ull)), std::move(delivered)});
+        };
+        if (j.contains("fanout")) row("fanout", j["fanout"], "-");
+        for (const auto& s : j.value("event_sinks", nlohmann::json::array()))
+            row("events-" + s.value("name", std::string()), s["queue"],
+                std::to_string(s.value("delivered", 0ull)));
+        fmt::print("\n{}", render_table(rows));
         return 0;
     } catch (const http_client::Error& e) {
         fmt::print(stderr, "{}\n", explain(ctx, "metad", e));
