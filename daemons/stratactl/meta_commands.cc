@@ -75,10 +75,10 @@ void print_users(const Context& ctx, const nlohmann::json& users) {
         fmt::print("{}\n", users.dump(2));
         return;
     }
-    std::vector<std::vector<std::string>> rows{{"ID", "NAME", "EMAIL", "DISABLED"}};
+    std::vector<std::vector<std::string>> rows{{"ID", "NAME", "EMAIL", "ROOT", "DISABLED"}};
     for (const auto& u : users)
         rows.push_back({u.value("id", ""), u.value("name", ""), u.value("email", ""),
-                        u.value("disabled", false) ? "yes" : "no"});
+                        u.value("root", ""), u.value("disabled", false) ? "yes" : "no"});
     fmt::print("{}", render_table(rows));
 }
 
