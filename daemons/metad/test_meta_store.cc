@@ -123,3 +123,110 @@ Test(meta_store, ids_increase_across_reopen) {
     MetaStore again(g_dir / "db", 3);
     cr_expect_gt(again.next_id(), last);
 }
+
+static FileCommit file_in(std::uint64_t parent, std::string name) {
+    FileCommit f;
+    f.parent = parent;
+    f.name = std::move(name);
+    f.size = 3;
+    f.media_type = "text/plain";
+    f.sha256 = std::string(64, 'a');
+    f.manifest = std::string(64, 'b');
+    return f;
+}
+
+static Role role_on(MetaStore& s, Principal who, std::uint64_t id) {
+    Role r = Role::none;
+    try {
+        s.stat(who, id, &r);
+    } catch (const StoreError&) {
+        return Role::none;
+    }
+    return r;
+}
+
+Test(meta_store, shares_are_inherited_and_end) {
+    MetaStore s(g_dir / "db", 1);
+    User a = s.create_user("alice", "a@example.org", "h");
+    User b = s.create_user("bob", "b@example.org", "h");
+    User c = s.create_user("carol", "c@example.org", "h");
+    Node shared = s.create_folder(a.id, a.root, "Shared");
+    Node deep = s.create_folder(a.id, shared.id, "Deep");
+    Node f = s.commit_file(a.id, file_in(deep.id, "notes.txt"));
+    Node outside = s.commit_file(a.id, file_in(a.root, "private.txt"));
+    s.share(a.id, shared.id, b.id, Role::read);
+    cr_expect_eq(role_on(s, {b.id}, f.id), Role::read, "a share covers what is below it");
+    cr_expect_eq(role_on(s, {b.id}, outside.id), Role::none);
+    cr_expect_eq(role_on(s, {c.id}, f.id), Role::none);
+    cr_expect_eq(status_of([&] { s.create_folder(b.id, deep.id, "x"); }), 403,
+                 "read-only: visible, so 403");
+    s.share(a.id, deep.id, b.id, Role::write);
+    cr_expect_eq(role_on(s, {b.id}, f.id), Role::write, "the strongest share on the way wins");
+    Node by_bob = s.create_folder(b.id, deep.id, "From Bob");
+    cr_expect(by_bob.owner == a.id && by_bob.creator == b.id, "a writer adds to alice's tree");
+    cr_expect_eq(status_of([&] { s.update(b.id, f.id, {}, a.root, 0); }), 404,
+                 "bob cannot move a file where he cannot see");
+    cr_expect_eq(status_of([&] { s.trash(b.id, deep.id); }), 403,
+                 "the root of a write share needs write on its folder to be trashed");
+    cr_expect_eq(status_of([&] { s.share(b.id, f.id, c.id, Role::read); }), 403,
+                 "only the owner shares");
+    cr_expect(s.unshare(a.id, deep.id, b.id));
+    cr_expect(s.unshare(a.id, shared.id, b.id));
+    cr_expect_eq(role_on(s, {b.id}, f.id), Role::none, "unshared: gone");
+    cr_expect(s.shared_with(b.id, 0, 10).empty());
+}
+
+Test(meta_store, followers_links_and_trash) {
+    MetaStore s(g_dir / "db", 1);
+    User a = s.create_user("alice", "a@example.org", "h");
+    User b = s.create_user("bob", "b@example.org", "h");
+    Node pub = s.create_folder(a.id, a.root, "Public");
+    Node f = s.commit_file(a.id, file_in(pub.id, "sunset.jpg"));
+    s.share(a.id, pub.id, 0, Role::read);
+    cr_expect_eq(role_on(s, {b.id}, f.id), Role::none, "not a follower yet");
+    s.follow(b.id, a.id);
+    cr_expect_eq(role_on(s, {b.id}, f.id), Role::read, "followers read");
+    cr_expect_eq(status_of([&] { s.share(a.id, pub.id, 0, Role::write); }), 400);
+
+    auto [link, token] = s.create_link(a.id, pub.id, 0, "");
+    auto l = s.link_by_token(token);
+    cr_assert(l.has_value());
+    cr_expect_eq(role_on(s, Principal{0, l->node}, f.id), Role::read, "a link opens below it");
+    cr_expect_eq(role_on(s, Principal{0, l->node}, a.root), Role::none, "and nothing above");
+    cr_expect(!s.link_by_token(token + "x"));
+    auto [expired, old_token] = s.create_link(a.id, pub.id, 1, "");
+    cr_expect(!s.link_by_token(old_token), "an expired link opens nothing");
+
+    s.trash(a.id, pub.id);
+    cr_expect_eq(role_on(s, {b.id}, f.id), Role::none, "trashed: hidden from followers");
+    cr_expect_eq(role_on(s, Principal{0, l->node}, f.id), Role::none, "and from links");
+    cr_expect_eq(role_on(s, {a.id}, f.id), Role::owner, "the owner still stats it by id");
+    cr_expect_eq(status_of([&] { s.list(a.id, pub.id, "", 10); }), 404, "but cannot list it");
+    cr_expect_eq(s.list_trash(a.id, "", 10).nodes.size(), 1u);
+    cr_expect_eq(status_of([&] { s.restore(b.id, pub.id, {}); }), 404);
+    s.restore(a.id, pub.id, {});
+    cr_expect_eq(role_on(s, {b.id}, f.id), Role::read, "restored: the share is back");
+    s.trash(a.id, pub.id);
+    cr_expect_eq(s.purge(a.id, pub.id), 2u);
+    cr_expect_eq(status_of([&] { s.stat(a.id, f.id); }), 404);
+    cr_expect(!s.link_by_token(token), "purged nodes take their links");
+    cr_expect(s.search(a.id, "sunset", 10).empty(), "and their search entries");
+}
+
+Test(meta_store, commits_are_searchable_in_the_same_transaction) {
+    MetaStore s(g_dir / "db", 1);
+    User a = s.create_user("alice", "a@example.org", "h");
+    User b = s.create_user("bob", "b@example.org", "h");
+    Node trips = s.create_folder(a.id, a.root, "Trips");
+    Node f = s.commit_file(a.id, file_in(trips.id, "Café Lisboa.jpg"));
+    auto hits = s.search(a.id, "cafe", 10);
+    cr_assert_eq(hits.size(), 1u);
+    cr_expect_eq(hits[0].node.id, f.id);
+    cr_expect_eq(s.search(a.id, "trips", 10).size(), 2u, "the folder and, by path, the file");
+    cr_expect(s.search(b.id, "cafe", 10).empty(), "bob sees nothing of alice's");
+    s.share(a.id, trips.id, b.id, Role::read);
+    cr_expect_eq(s.search(b.id, "lisboa", 10).size(), 1u, "unless it is shared with him");
+    s.update(a.id, trips.id, std::string("Voyages"), {}, 0);
+    cr_expect_eq(s.search(a.id, "voyages lisboa", 10).size(), 1u, "a folder rename reindexes");
+    cr_expect(s.search(a.id, "trips", 10).empty());
+}
