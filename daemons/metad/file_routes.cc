@@ -227,9 +227,29 @@ public:
         if (fd_ < 0)
             throw http::Error(507, "insufficient_storage",
                               std::string("cannot spool the upload: ") + std::strerror(errno));
+        // The name is taken now (409 before the body), and the upload shows in listings.
+        placeholder_ = guarded_store([&] {
+            Node n = ctx_->store.begin_upload(caller_, file_.parent, file_.name);
+            return http::Response::json(200, {{"id", n.id}});
+        });
+        if (placeholder_.status != 200) {
+            ::close(fd_);
+            fd_ = -1;
+            auto j = json::parse(placeholder_.body);
+            throw http::Error(placeholder_.status, j["error"]["code"], j["error"]["message"]);
+        }
+        id_ = json::parse(placeholder_.body)["id"];
     }
     ~UploadSink() override {
         if (fd_ >= 0) ::close(fd_);
+        // Aborted (client gone, limit hit) or failed: the placeholder goes.
+        if (id_ && !done_) {
+            try {
+                ctx_->store.abort_upload(id_);
+            } catch (const std::exception& e) {
+                log::warning("removing the placeholder of an aborted upload: {}", e.what());
+            }
+        }
     }
 
     void data(std::string_view chunk) override {
@@ -246,7 +266,6 @@ public:
 
     http::Response finish() override {
         return guarded_store([&]() -> http::Response {
-            check_parent(*ctx_, caller_, file_.parent); // it may have changed meanwhile
             http_client::Request r;
             r.method = "POST";
             r.path = "/v1/blobs";
@@ -284,7 +303,9 @@ public:
             f.media_type = type_.empty() ? v.media_type : type_;
             f.manifest = manifest;
             f.scan = v.scan;
-            return node_response(201, ctx_->store.commit_file(caller_, f), Role::owner);
+            Node n = ctx_->store.finish_upload(caller_, id_, f);
+            done_ = true;
+            return node_response(201, n, Role::owner);
         });
     }
 
@@ -296,6 +317,9 @@ private:
     std::string type_;
     int fd_ = -1;
     std::uint64_t size_ = 0;
+    http::Response placeholder_;
+    std::uint64_t id_ = 0; // the placeholder node
+    bool done_ = false;
 };
 
 } // namespace
@@ -337,12 +361,8 @@ void add_tree_routes(http::Router& router, const std::shared_ptr<Context>& ctx, 
                 type = *t;
             }
             blockd_of(*fo);
-            // Refused before a byte of the body is read: bad name, no access, name taken.
-            guarded_store([&] {
-                check_name(f.name);
-                check_parent(*ctx, caller, f.parent);
-                return http::Response{};
-            });
+            // Refused before a byte of the body is read: bad name, no access, name taken
+            // (the sink's placeholder).
             return std::make_unique<UploadSink>(ctx, *fo, caller, std::move(f), std::move(type));
         },
         fo->max_upload_bytes, /*blocking_finish=*/true);

@@ -109,7 +109,8 @@ MetaStore::MetaStore(const std::filesystem::path& dir, StoreOptions options)
                                                                    {&d.links, "links"},
                                                                    {&d.node_links, "node_links"},
                                                                    {&d.trash, "trash"},
-                                                                   {&d.verified, "verified"}})
+                                                                   {&d.verified, "verified"},
+                                                                   {&d.uploads, "uploads"}})
         *dbi = env_->open_dbi(name);
     std::uint64_t last = env_->read([&](lmdb::Txn& t) {
         auto v = t.get(d.meta, "last_id");
@@ -120,6 +121,7 @@ MetaStore::MetaStore(const std::filesystem::path& dir, StoreOptions options)
     feeds_ = std::make_unique<Feeds>(*env_, FeedOptions{.max_entries = options_.feed_max_entries});
     if (!options_.sinks.empty()) outbox_ = std::make_unique<Outbox>(*env_, options_.sinks);
     group_ = std::make_unique<lmdb::GroupCommit>(*env_);
+    fail_stale_uploads();
 }
 
 std::uint64_t MetaStore::next_id() {

@@ -19,6 +19,7 @@
 //   node_links   node id ++ link id -> token digest  (a node's links, for listing)
 //   trash        owner id ++ node id -> ""            (what each user's trash holds)
 //   verified     SHA-256 of (block list, declared type) -> JSON blockd verification
+//   uploads      node id -> ""                        (placeholders of uploads in flight)
 //   search_*, feed_*, follow*, queue.fanout.*, queue.events-*.*: search_index.hh,
 //                feeds.hh, outbox.hh
 //
@@ -238,6 +239,13 @@ public:
     Node update(std::uint64_t caller, std::uint64_t id, std::optional<std::string> name,
                 std::optional<std::uint64_t> parent, std::uint64_t if_match,
                 std::optional<std::vector<std::string>> tags = std::nullopt);
+    // One-shot uploads: a placeholder file in state "uploading" holds the name while the body
+    // streams in; finish_upload fills in the content (and emits file.created), abort_upload
+    // removes it. Placeholders left by a crash are marked "failed" when the store opens.
+    Node begin_upload(std::uint64_t caller, std::uint64_t parent, std::string name);
+    Node finish_upload(std::uint64_t caller, std::uint64_t id, const FileCommit& content);
+    void abort_upload(std::uint64_t id);
+
     // Processing results (transcoded): state ready/failed and renditions; emits file.ready.
     Node set_file_state(std::uint64_t id, FileState state, const nlohmann::json& renditions);
 
@@ -263,6 +271,8 @@ public:
                                              std::int64_t expires, std::string password_hash);
     std::vector<Link> links_of(std::uint64_t caller, std::uint64_t node);
     bool revoke_link(std::uint64_t caller, std::uint64_t node, std::uint64_t link_id);
+    // The node, when a public link without password opens it (a "public" feed entry).
+    std::optional<Node> public_node(std::uint64_t id);
     // The link a token opens, if it exists and has not expired (password not checked).
     std::optional<Link> link_by_token(std::string_view token);
 
@@ -294,11 +304,21 @@ public:
 
 private:
     // Every write: one batch of a group commit (one fsync for many concurrent writers).
+    // A full map (meta.max_map_bytes reached) is 507, and nothing of the write is kept.
     template <class F>
     auto write(F&& fn) {
-        return group_->run(std::forward<F>(fn));
+        try {
+            return group_->run(std::forward<F>(fn));
+        } catch (const lmdb::Error& e) {
+            if (e.code() != MDB_MAP_FULL) throw;
+            throw StoreError(507, "insufficient_storage",
+                             "the metadata store is full (meta.max_map_bytes)");
+        }
     }
     void reindex(lmdb::Txn& t, const Node& n);
+    void fail_stale_uploads();
+    // The feed entry for a file that followers or a public link can see (if any).
+    void publish_if_visible(lmdb::Txn& t, const Node& n, bool followers, bool public_link);
     std::function<bool(std::uint64_t, std::uint64_t)> follows_in(lmdb::Txn& t);
     void wake_workers();
     // An event for the outbox (a no-op without sinks), in the caller's write transaction.

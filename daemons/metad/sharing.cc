@@ -37,8 +37,10 @@ Link link_of(std::string_view digest, std::string_view v) {
 }
 
 // The node, when the caller owns it and it is not in the trash (sharing is the owner's).
-Access owned(lmdb::Txn& t, const StoreDb& db, std::uint64_t caller, std::uint64_t node) {
-    auto a = resolve(t, db, Principal{caller}, node, {});
+Access owned(lmdb::Txn& t, const StoreDb& db, std::uint64_t caller, std::uint64_t node,
+             const std::function<bool(std::uint64_t, std::uint64_t)>& follows) {
+    // With follows: a follower who can see the node gets 403, not 404.
+    auto a = resolve(t, db, Principal{caller}, node, follows);
     if (!a || a->role == Role::none || a->in_trash) throw not_found();
     if (a->role != Role::owner) throw forbidden("only the owner shares a file or folder");
     return *a;
@@ -58,7 +60,7 @@ Share MetaStore::share(std::uint64_t caller, std::uint64_t node, std::uint64_t g
     }
     Share s{node, grantee, role, caller, now_ms()};
     write([&](lmdb::Txn& t) {
-        Access a = owned(t, *db_, caller, node);
+        Access a = owned(t, *db_, caller, node, follows_in(t));
         bool existed = t.get(db_->shares, be64(node) + be64(grantee)).has_value();
         t.put(db_->shares, be64(node) + be64(grantee),
               json{{"role", to_string(role)}, {"by", caller}, {"created", s.created}}.dump());
@@ -81,7 +83,7 @@ Share MetaStore::share(std::uint64_t caller, std::uint64_t node, std::uint64_t g
 
 bool MetaStore::unshare(std::uint64_t caller, std::uint64_t node, std::uint64_t grantee) {
     bool removed = write([&](lmdb::Txn& t) {
-        Access a = owned(t, *db_, caller, node);
+        Access a = owned(t, *db_, caller, node, follows_in(t));
         if (!t.del(db_->shares, be64(node) + be64(grantee))) return false;
         if (grantee) t.del(db_->shares_in, be64(grantee) + be64(node));
         emit(t, "share.removed", a.node, caller,
@@ -94,7 +96,7 @@ bool MetaStore::unshare(std::uint64_t caller, std::uint64_t node, std::uint64_t 
 
 std::vector<Share> MetaStore::shares_of(std::uint64_t caller, std::uint64_t node) {
     return env_->read([&](lmdb::Txn& t) {
-        owned(t, *db_, caller, node);
+        owned(t, *db_, caller, node, follows_in(t));
         std::vector<Share> out;
         lmdb::Cursor c(t, db_->shares);
         for (auto [k, v] : c.prefix(be64(node)))
@@ -137,7 +139,7 @@ std::pair<Link, std::string> MetaStore::create_link(std::uint64_t caller, std::u
            now_ms() / 1000,
            auth::api_key_digest(token)};
     write([&](lmdb::Txn& t) {
-        Access a = owned(t, *db_, caller, node);
+        Access a = owned(t, *db_, caller, node, follows_in(t));
         t.put(db_->links, l.digest, link_json(l).dump());
         t.put(db_->node_links, be64(node) + be64(l.id), l.digest);
         record_last_id(t, *db_, l.id);
@@ -159,7 +161,7 @@ std::pair<Link, std::string> MetaStore::create_link(std::uint64_t caller, std::u
 
 std::vector<Link> MetaStore::links_of(std::uint64_t caller, std::uint64_t node) {
     return env_->read([&](lmdb::Txn& t) {
-        owned(t, *db_, caller, node);
+        owned(t, *db_, caller, node, follows_in(t));
         std::vector<Link> out;
         lmdb::Cursor c(t, db_->node_links);
         for (auto [k, digest] : c.prefix(be64(node)))
@@ -170,7 +172,7 @@ std::vector<Link> MetaStore::links_of(std::uint64_t caller, std::uint64_t node) 
 
 bool MetaStore::revoke_link(std::uint64_t caller, std::uint64_t node, std::uint64_t link_id) {
     bool removed = write([&](lmdb::Txn& t) {
-        Access a = owned(t, *db_, caller, node);
+        Access a = owned(t, *db_, caller, node, follows_in(t));
         auto digest = t.get(db_->node_links, be64(node) + be64(link_id));
         if (!digest) return false;
         std::string d(*digest);
@@ -181,6 +183,14 @@ bool MetaStore::revoke_link(std::uint64_t caller, std::uint64_t node, std::uint6
     });
     wake_workers();
     return removed;
+}
+
+std::optional<Node> MetaStore::public_node(std::uint64_t id) {
+    return env_->read([&](lmdb::Txn& t) -> std::optional<Node> {
+        auto a = resolve(t, *db_, Principal{}, id, {}, /*publicity=*/true);
+        if (!a || a->in_trash || !a->public_link) return std::nullopt;
+        return a->node;
+    });
 }
 
 std::optional<Link> MetaStore::link_by_token(std::string_view token) {

@@ -12,6 +12,10 @@
 
 namespace strata::metad {
 
+namespace {
+constexpr std::size_t kMaxFollowedSearched = 256;
+}
+
 MetaStore::~MetaStore() {
     workers_.reset(); // threads first: they use the store's queues
     if (outbox_) outbox_->stop();
@@ -40,6 +44,10 @@ std::vector<MetaStore::SearchResult> MetaStore::search(std::uint64_t caller, std
             for (auto [k, v] : c.prefix(be64(caller)))
                 owners.insert(from_be64(v));
         }
+        // And of the users the caller follows (what they share with followers): the first
+        // kMaxFollowedSearched of them, so a query stays bounded.
+        for (const auto& f : feeds_->following(t, caller, 0, kMaxFollowedSearched))
+            owners.insert(f.user);
         std::vector<SearchResult> out;
         std::int64_t now = now_ms();
         for (std::uint64_t owner : owners) {

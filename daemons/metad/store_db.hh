@@ -17,7 +17,7 @@ namespace strata::metad {
 struct StoreDb {
     lmdb::Dbi users, user_names, user_emails, sessions, nodes, children, meta;
     lmdb::Dbi api_keys, user_keys;
-    lmdb::Dbi shares, shares_in, links, node_links, trash, verified;
+    lmdb::Dbi shares, shares_in, links, node_links, trash, verified, uploads;
 };
 
 // The threads beside the store: feed fan-out (the outbox has its own).

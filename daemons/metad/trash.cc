@@ -162,7 +162,12 @@ std::size_t MetaStore::empty_trash(std::uint64_t caller) {
         std::size_t count = 0;
         for (std::uint64_t id : ids) {
             t.del(db_->trash, be64(caller) + be64(id));
-            count += remove_subtree(t, *db_, *search_, id);
+            auto n = load_node(t, *db_, id);
+            std::size_t removed = remove_subtree(t, *db_, *search_, id);
+            count += removed;
+            if (n)
+                emit(t, n->kind == NodeKind::file ? "file.purged" : "folder.purged", *n, caller,
+                     {{"removed", removed}});
         }
         return count;
     });

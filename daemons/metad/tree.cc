@@ -206,15 +206,18 @@ Node MetaStore::commit_file(std::uint64_t caller, const FileCommit& f) {
         record_last_id(t, *db_, n.id);
         emit(t, "file.created", n, caller);
         if (n.state == FileState::ready) emit(t, "file.ready", n, caller);
-        if (p.followers || p.public_link) {
-            FeedItem item{next_id(), n.owner,      n.id,     p.public_link ? "public" : "followers",
-                          n.name,    n.media_type, n.created};
-            feeds_->publish(t, item);
-            record_last_id(t, *db_, item.id);
-        }
+        publish_if_visible(t, n, p.followers, p.public_link);
     });
     wake_workers();
     return n;
+}
+
+void MetaStore::publish_if_visible(lmdb::Txn& t, const Node& n, bool followers, bool public_link) {
+    if (!followers && !public_link) return;
+    FeedItem item{next_id(), n.owner,      n.id,     public_link ? "public" : "followers",
+                  n.name,    n.media_type, n.created};
+    feeds_->publish(t, item);
+    record_last_id(t, *db_, item.id);
 }
 
 std::optional<Verified> MetaStore::verified(std::string_view key) {

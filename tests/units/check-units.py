@@ -57,6 +57,10 @@ def spec_keys(name):
     if name == "metad":
         keys["meta"] = ["node_id", "max_map_bytes"]
         keys["auth"] = ["session_key_file", "session_ttl_seconds", "password_cost"]
+        keys["blockd"] = ["socket", "verify_timeout_seconds"]
+        keys["files"] = ["max_upload_bytes", "process_types"]
+        keys["events"] = ["sinks"]
+        keys["feeds"] = ["max_entries"]
     if name == "blockd":
         keys["store"] = ["io_threads"]
         keys["upload"] = ["max_blob_bytes"]
