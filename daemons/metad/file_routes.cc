@@ -388,8 +388,7 @@ void add_tree_routes(http::Router& router, const std::shared_ptr<Context>& ctx, 
         std::size_t limit = limit_param(req);
         std::string cursor = cursor_param(req);
         return guarded_store([&] {
-            return http::Response::json(
-                200, page_json(ctx->store.list(Principal{caller}, path_id(req), cursor, limit)));
+            return page_response(ctx->store.list(Principal{caller}, path_id(req), cursor, limit));
         });
     });
     router.add_blocking("PATCH", "/v1/nodes/{id}", [ctx](http::Request& req) {
@@ -431,10 +430,8 @@ void add_tree_routes(http::Router& router, const std::shared_ptr<Context>& ctx, 
         std::uint64_t caller = ctx->caller(req, "files:read");
         std::size_t limit = limit_param(req);
         std::string cursor = cursor_param(req);
-        return guarded_store([&] {
-            return http::Response::json(200,
-                                        page_json(ctx->store.list_trash(caller, cursor, limit)));
-        });
+        return guarded_store(
+            [&] { return page_response(ctx->store.list_trash(caller, cursor, limit)); });
     });
     router.add_blocking("DELETE", "/v1/trash/{id}", [ctx](http::Request& req) {
         std::uint64_t caller = ctx->caller(req, "files:write");

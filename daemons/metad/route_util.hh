@@ -6,6 +6,7 @@
 #include "auth/encoding.hh"
 #include "http/router.hh"
 #include "meta_store.hh"
+#include "node_json.hh"
 #include "routes.hh"
 
 #include <charconv>
@@ -43,33 +44,27 @@ inline json user_view(const User& u) {
             {"root", id_str(u.root)}, {"created", u.created}, {"disabled", u.disabled}};
 }
 
-// A node as clients see it (the same from every route).
+// A node as clients see it: the same text from every route (node_json.cc writes it).
 inline json node_view(const Node& n) {
-    json j = {{"id", id_str(n.id)},
-              {"parent", n.parent ? json(id_str(n.parent)) : json()},
-              {"name", n.name},
-              {"kind", to_string(n.kind)},
-              {"owner", id_str(n.owner)},
-              {"version", n.version},
-              {"created", n.created},
-              {"modified", n.modified},
-              {"tags", n.tags}};
-    if (n.creator != n.owner) j["creator"] = id_str(n.creator);
-    if (n.trashed) j["trashed"] = n.trashed;
-    if (n.kind == NodeKind::file) {
-        j["size"] = n.size;
-        j["type"] = n.media_type;
-        j["sha256"] = n.sha256;
-        j["manifest"] = n.manifest;
-        j["state"] = n.trashed ? "deleted" : to_string(n.state);
-        j["renditions"] = n.renditions;
-    }
-    return j;
+    std::string text;
+    append_node_json(text, n);
+    return json::parse(text);
+}
+
+inline http::Response json_text_response(int status, std::string body) {
+    http::Response r;
+    r.status = status;
+    r.headers.emplace("Content-Type", "application/json");
+    body.push_back('\n');
+    r.body = std::move(body);
+    return r;
 }
 
 // With the caller's role, when known, in X-Strata-Access (owner, write, read).
 inline http::Response node_response(int status, const Node& n, Role role = Role::none) {
-    auto r = http::Response::json(status, node_view(n));
+    std::string body;
+    append_node_json(body, n);
+    auto r = json_text_response(status, std::move(body));
     r.headers.emplace("ETag", "\"" + std::to_string(n.version) + "\"");
     if (role != Role::none) r.headers.emplace("X-Strata-Access", to_string(role));
     return r;
@@ -97,13 +92,21 @@ inline std::string cursor_param(const http::Request& req) {
     return *raw;
 }
 
-inline json page_json(const MetaStore::Page& page) {
-    json items = json::array();
-    for (const auto& n : page.nodes)
-        items.push_back(node_view(n));
-    json out = {{"items", items}, {"next_cursor", nullptr}};
-    if (!page.next_cursor.empty()) out["next_cursor"] = auth::to_base64url(page.next_cursor);
-    return out;
+// {"items":[node...],"next_cursor":...} of a page, as text.
+inline http::Response page_response(const MetaStore::Page& page) {
+    std::string out = "{\"items\":[";
+    out.reserve(page.nodes.size() * 320 + 64);
+    for (std::size_t i = 0; i < page.nodes.size(); ++i) {
+        if (i) out.push_back(',');
+        append_node_json(out, page.nodes[i]);
+    }
+    out.append("],\"next_cursor\":");
+    if (page.next_cursor.empty())
+        out.append("null");
+    else
+        append_json_string(out, auth::to_base64url(page.next_cursor));
+    out.push_back('}');
+    return json_text_response(200, std::move(out));
 }
 
 // If-Match: "VERSION" -> the version (0 without the header); 400 when malformed.

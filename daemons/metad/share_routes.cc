@@ -177,10 +177,8 @@ void add_share_routes(http::Router& router, const std::shared_ptr<Context>& ctx)
         Principal who = link_principal(*ctx, req);
         std::size_t limit = limit_param(req);
         std::string cursor = cursor_param(req);
-        return guarded_store([&] {
-            return http::Response::json(
-                200, page_json(ctx->store.list(who, path_id(req), cursor, limit)));
-        });
+        return guarded_store(
+            [&] { return page_response(ctx->store.list(who, path_id(req), cursor, limit)); });
     });
 }
 

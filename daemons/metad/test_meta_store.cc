@@ -1,6 +1,7 @@
 // Unit tests of MetaStore on a temporary LMDB environment: names, users, the folder tree
 // (uniqueness, paging, moves without cycles, versions) and ids across reopening.
 #include "meta_store.hh"
+#include "store_db.hh"
 
 #include <criterion/criterion.h>
 #include <filesystem>
@@ -229,4 +230,49 @@ Test(meta_store, commits_are_searchable_in_the_same_transaction) {
     s.update(a.id, trips.id, std::string("Voyages"), {}, 0);
     cr_expect_eq(s.search(a.id, "voyages lisboa", 10).size(), 1u, "a folder rename reindexes");
     cr_expect(s.search(a.id, "trips", 10).empty());
+}
+
+Test(meta_store, node_records_round_trip_and_old_json_still_reads) {
+    Node n;
+    n.id = 1ULL << 60;
+    n.owner = 7;
+    n.parent = 9;
+    n.name = "Café \"quoted\"\\x";
+    n.kind = NodeKind::file;
+    n.version = 42;
+    n.created = -5; // times are signed
+    n.modified = 1796000000000;
+    n.creator = 8;
+    n.trashed = 1796000000001;
+    n.tags = {"été", "b"};
+    n.size = 1ULL << 40;
+    n.media_type = "video/mp4";
+    n.sha256 = std::string(64, 'c');
+    n.manifest = std::string(64, 'd');
+    n.state = FileState::processing;
+    n.renditions = nlohmann::json::array({{{"name", "720p"}}});
+    Node back = decode_node(encode_node(n));
+    cr_expect(back.id == n.id && back.owner == n.owner && back.parent == n.parent &&
+              back.name == n.name && back.kind == n.kind && back.version == n.version &&
+              back.created == n.created && back.modified == n.modified &&
+              back.creator == n.creator && back.trashed == n.trashed && back.tags == n.tags &&
+              back.size == n.size && back.media_type == n.media_type && back.sha256 == n.sha256 &&
+              back.manifest == n.manifest && back.state == n.state &&
+              back.renditions == n.renditions);
+    // Records of the JSON era decode the same.
+    Node old = decode_node(R"({"id":5,"owner":1,"parent":2,"name":"a","kind":"folder",)"
+                           R"("version":3,"created":10,"modified":11})");
+    cr_expect(old.id == 5 && old.name == "a" && old.kind == NodeKind::folder && old.version == 3 &&
+              old.creator == 1);
+    // Damaged records are an error, not a crash or garbage.
+    std::string enc = encode_node(n);
+    for (std::size_t cut : {std::size_t{1}, std::size_t{5}, enc.size() - 3})
+        cr_expect_eq(status_of([&] {
+                         try {
+                             decode_node(std::string_view(enc).substr(0, cut));
+                         } catch (const std::runtime_error&) {
+                             throw StoreError(500, "damaged", "x");
+                         }
+                     }),
+                     500, "cut at %zu", cut);
 }

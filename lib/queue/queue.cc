@@ -213,7 +213,20 @@ void Queue::forget_expired_keys(Txn& t, std::int64_t now, std::size_t limit) con
     }
 }
 
+// Whether lease() would change anything: a visible pending item or an expired lease. Polling
+// an idle queue then costs a read transaction, not a write and its fsync.
+bool Queue::has_work(std::int64_t now) const {
+    return env_->read([&](Txn& t) {
+        Cursor p(t, pending_);
+        if (auto e = p.first(); e && detail::parse_time_id_key(e->first).first <= now) return true;
+        Cursor l(t, leased_);
+        if (auto e = l.first(); e && detail::parse_time_id_key(e->first).first <= now) return true;
+        return false;
+    });
+}
+
 std::optional<Lease> Queue::lease() {
+    if (!has_work(now_ms())) return std::nullopt;
     for (;;) {
         const std::int64_t now = now_ms();
         bool more = false;

@@ -76,7 +76,8 @@ public:
                           std::string_view idempotency_key = {},
                           std::chrono::milliseconds delay = {});
 
-    // Leases the first visible item for visibility_timeout; nullopt if none is visible.
+    // Leases the first visible item for visibility_timeout; nullopt if none is visible (found
+    // in a read transaction: polling an idle queue writes nothing).
     std::optional<Lease> lease();
     // Done: removes the item. False if the lease is stale.
     [[nodiscard]] bool ack(const Lease& lease);
@@ -106,6 +107,7 @@ public:
 
 private:
     void init();
+    bool has_work(std::int64_t now) const;
     std::int64_t now_ms() const;
     bool exhausted(std::uint32_t attempts) const noexcept;
     std::optional<detail::Record> load(lmdb::Txn& t, std::uint64_t id) const;

@@ -1,0 +1,127 @@
+#include "node_json.hh"
+
+#include <charconv>
+
+namespace strata::metad {
+
+namespace {
+
+void append_uint(std::string& out, std::uint64_t v) {
+    char buf[24];
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, p);
+}
+
+void append_int(std::string& out, std::int64_t v) {
+    char buf[24];
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, p);
+}
+
+void append_id(std::string& out, std::uint64_t v) {
+    out.push_back('"');
+    append_uint(out, v);
+    out.push_back('"');
+}
+
+// Length of the valid UTF-8 sequence at s[i], or 0.
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80           ? 1
+                    : (c >> 5) == 0x6  ? 2
+                    : (c >> 4) == 0xe  ? 3
+                    : (c >> 3) == 0x1e ? 4
+                                       : 0;
+    if (n == 0 || i + n > s.size()) return 0;
+    std::uint32_t cp = n == 1 ? c : c & (0xff >> (n + 1));
+    for (std::size_t k = 1; k < n; ++k) {
+        auto b = static_cast<unsigned char>(s[i + k]);
+        if ((b >> 6) != 0x2) return 0;
+        cp = (cp << 6) | (b & 0x3f);
+    }
+    static constexpr std::uint32_t min_for[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_for[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return n;
+}
+
+} // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    out.push_back('"');
+    for (std::size_t i = 0; i < s.size();) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(static_cast<char>(c));
+            ++i;
+        } else if (c < 0x20) {
+            out.append("\\u00");
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 0xf]);
+            ++i;
+        } else if (c < 0x80) {
+            out.push_back(static_cast<char>(c));
+            ++i;
+        } else if (std::size_t n = utf8_length(s, i)) {
+            out.append(s.substr(i, n));
+            i += n;
+        } else {
+            out.append("\xef\xbf\xbd"); // U+FFFD
+            ++i;
+        }
+    }
+    out.push_back('"');
+}
+
+void append_node_json(std::string& out, const Node& n) {
+    out.append("{\"id\":");
+    append_id(out, n.id);
+    out.append(",\"parent\":");
+    if (n.parent)
+        append_id(out, n.parent);
+    else
+        out.append("null");
+    out.append(",\"name\":");
+    append_json_string(out, n.name);
+    out.append(n.kind == NodeKind::file ? ",\"kind\":\"file\"" : ",\"kind\":\"folder\"");
+    out.append(",\"owner\":");
+    append_id(out, n.owner);
+    out.append(",\"version\":");
+    append_uint(out, n.version);
+    out.append(",\"created\":");
+    append_int(out, n.created);
+    out.append(",\"modified\":");
+    append_int(out, n.modified);
+    out.append(",\"tags\":[");
+    for (std::size_t i = 0; i < n.tags.size(); ++i) {
+        if (i) out.push_back(',');
+        append_json_string(out, n.tags[i]);
+    }
+    out.push_back(']');
+    if (n.creator != n.owner) {
+        out.append(",\"creator\":");
+        append_id(out, n.creator);
+    }
+    if (n.trashed) {
+        out.append(",\"trashed\":");
+        append_int(out, n.trashed);
+    }
+    if (n.kind == NodeKind::file) {
+        out.append(",\"size\":");
+        append_uint(out, n.size);
+        out.append(",\"type\":");
+        append_json_string(out, n.media_type);
+        out.append(",\"sha256\":");
+        append_json_string(out, n.sha256);
+        out.append(",\"manifest\":");
+        append_json_string(out, n.manifest);
+        out.append(",\"state\":");
+        append_json_string(out, n.trashed ? "deleted" : to_string(n.state));
+        out.append(",\"renditions\":");
+        out.append(n.renditions.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+    out.push_back('}');
+}
+
+} // namespace strata::metad
