@@ -91,6 +91,7 @@ MetaStore::MetaStore(const std::filesystem::path& dir, StoreOptions options)
     : db_(std::make_unique<StoreDb>()), options_(std::move(options)) {
     lmdb::EnvOptions opts;
     opts.max_map_size = options_.max_map_bytes;
+    opts.map_size = std::min(opts.map_size, opts.max_map_size); // a small limit holds from the start
     opts.max_dbs = 160; // ours, the search index's and feeds', and 7 per queue
     env_ = std::make_unique<lmdb::Env>(dir, opts);
     StoreDb& d = *db_;

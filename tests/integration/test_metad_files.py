@@ -273,5 +273,44 @@ t.ok(created and created[0]["data"]["manifest"] == f1["manifest"] and
 st, out = mcall("GET", "/v1/meta/stats")
 t.ok(st == 200 and out["nodes"] >= 5, "stats", out)
 
+# --- a full map: 507, nothing half-written, reads still served ------------------------
+d2 = tempdir()
+small = write_config(os.path.join(d2, "metad.conf"), "metad", os.path.join(d2, "run"), d2,
+                     metad_auth(d2) + "[meta]\nmax_map_bytes = 1048576\n")
+tiny = Daemon("metad", small, os.path.join(d2, "run"))
+t.ok(tiny.wait_ready(), "a metad with a 1 MiB map starts", tiny.output())
+
+
+def tcall(method, path, body=None, caller=None):
+    st, out, _ = call(tiny.sock, method, path, body, caller)
+    return st, json.loads(out) if out else None
+
+
+st, u = tcall("POST", "/v1/admin/users", {"name": "tina", "email": "t@example.org",
+                                         "password": "correct horse"})
+made, full = [], None
+for i in range(20000):  # bounded: 1 MiB holds a few thousand folders
+    st, out = tcall("POST", "/v1/folders", {"parent": u["root"], "name": f"folder {i:05d} " +
+                                             "x" * 200}, caller=u["id"])
+    if st != 201:
+        full = (i, st, out)
+        break
+    made.append(out["id"])
+t.ok(full is not None and full[1] == 507 and full[2]["error"]["code"] == "insufficient_storage",
+     "filling the map ends in 507 insufficient_storage", full and full[1:])
+if full:
+    st, out = tcall("GET", f"/v1/stat?path=/folder%20{full[0]:05d}%20" + "x" * 200,
+                    caller=u["id"])
+    t.ok(st == 404, "the refused folder left nothing behind", out)
+st, out = tcall("GET", f"/v1/nodes/{made[-1]}", caller=u["id"]) if made else (0, None)
+t.ok(st == 200, "the last acknowledged folder is there and reads are served", out)
+tiny.signal(9)
+tiny.proc.wait()
+again = Daemon("metad", small, os.path.join(d2, "run"))
+t.ok(again.wait_ready(), "a full store opens again", again.output())
+tiny = again
+st, out = tcall("GET", f"/v1/nodes/{made[-1]}/children", caller=u["id"]) if made else (0, None)
+t.ok(st == 200, "and serves its tree", out)
+
 sink.shutdown()
 t.done()
