@@ -7,6 +7,7 @@
 #include "outbox.hh"
 #include "search_index.hh"
 #include "store_db.hh"
+#include "utf8.hh"
 
 #include <algorithm>
 #include <chrono>
@@ -23,30 +24,6 @@ std::string lower(std::string_view s) {
     for (char& c : out)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     return out;
-}
-
-// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
-bool valid_utf8(std::string_view s) {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        auto c = static_cast<unsigned char>(s[i]);
-        std::size_t n = c < 0x80           ? 1
-                        : (c >> 5) == 0x6  ? 2
-                        : (c >> 4) == 0xe  ? 3
-                        : (c >> 3) == 0x1e ? 4
-                                           : 0;
-        if (n == 0 || i + n > s.size()) return false;
-        std::uint32_t cp = n == 1 ? c : c & (0xff >> (n + 1));
-        for (std::size_t k = 1; k < n; ++k) {
-            auto b = static_cast<unsigned char>(s[i + k]);
-            if ((b >> 6) != 0x2) return false;
-            cp = (cp << 6) | (b & 0x3f);
-        }
-        static constexpr std::uint32_t min_for[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_for[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-        i += n;
-    }
-    return true;
 }
 
 json user_json(const User& u) {
@@ -91,7 +68,8 @@ MetaStore::MetaStore(const std::filesystem::path& dir, StoreOptions options)
     : db_(std::make_unique<StoreDb>()), options_(std::move(options)) {
     lmdb::EnvOptions opts;
     opts.max_map_size = options_.max_map_bytes;
-    opts.map_size = std::min(opts.map_size, opts.max_map_size); // a small limit holds from the start
+    opts.map_size =
+        std::min(opts.map_size, opts.max_map_size); // a small limit holds from the start
     opts.max_dbs = 160; // ours, the search index's and feeds', and 7 per queue
     env_ = std::make_unique<lmdb::Env>(dir, opts);
     StoreDb& d = *db_;
@@ -179,6 +157,8 @@ std::optional<User> MetaStore::user(std::uint64_t id) {
 }
 
 std::optional<User> MetaStore::user_by_login(std::string_view login) {
+    // LMDB keys are 1..511 bytes; no user name or address is empty or that long.
+    if (login.empty() || login.size() > 254) return std::nullopt;
     std::string key = lower(login);
     return env_->read([&](lmdb::Txn& t) -> std::optional<User> {
         auto id =

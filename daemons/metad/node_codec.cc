@@ -209,6 +209,15 @@ void store_node(lmdb::Txn& t, const StoreDb& db, const Node& n) {
     t.put(db.nodes, be64(n.id), encode_node(n));
 }
 
+bool media_type_matches(const std::vector<std::string>& patterns, std::string_view type) {
+    for (const auto& p : patterns) {
+        if (p == type || p == "*/*") return true;
+        if (p.size() >= 2 && p.ends_with("/*") && type.starts_with(p.substr(0, p.size() - 1)))
+            return true;
+    }
+    return false;
+}
+
 std::optional<std::uint64_t> user_root(lmdb::Txn& t, const StoreDb& db, std::uint64_t user) {
     auto v = t.get(db.users, be64(user));
     if (!v) return std::nullopt;

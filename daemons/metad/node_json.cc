@@ -1,5 +1,7 @@
 #include "node_json.hh"
 
+#include "utf8.hh"
+
 #include <charconv>
 
 namespace strata::metad {
@@ -24,26 +26,6 @@ void append_id(std::string& out, std::uint64_t v) {
     out.push_back('"');
 }
 
-// Length of the valid UTF-8 sequence at s[i], or 0.
-std::size_t utf8_length(std::string_view s, std::size_t i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80           ? 1
-                    : (c >> 5) == 0x6  ? 2
-                    : (c >> 4) == 0xe  ? 3
-                    : (c >> 3) == 0x1e ? 4
-                                       : 0;
-    if (n == 0 || i + n > s.size()) return 0;
-    std::uint32_t cp = n == 1 ? c : c & (0xff >> (n + 1));
-    for (std::size_t k = 1; k < n; ++k) {
-        auto b = static_cast<unsigned char>(s[i + k]);
-        if ((b >> 6) != 0x2) return 0;
-        cp = (cp << 6) | (b & 0x3f);
-    }
-    static constexpr std::uint32_t min_for[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_for[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return n;
-}
-
 } // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
@@ -63,7 +45,7 @@ void append_json_string(std::string& out, std::string_view s) {
         } else if (c < 0x80) {
             out.push_back(static_cast<char>(c));
             ++i;
-        } else if (std::size_t n = utf8_length(s, i)) {
+        } else if (std::size_t n = utf8_sequence_length(s, i)) {
             out.append(s.substr(i, n));
             i += n;
         } else {

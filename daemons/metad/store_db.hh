@@ -33,6 +33,9 @@ Node decode_node(std::string_view v);
 std::optional<Node> load_node(lmdb::Txn& t, const StoreDb& db, std::uint64_t id);
 void store_node(lmdb::Txn& t, const StoreDb& db, const Node& n);
 
+// Whether a media type matches one of "type/subtype", "type/*" or "*/*".
+bool media_type_matches(const std::vector<std::string>& patterns, std::string_view type);
+
 // A user's root folder, read in t.
 std::optional<std::uint64_t> user_root(lmdb::Txn& t, const StoreDb& db, std::uint64_t user);
 

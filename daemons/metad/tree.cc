@@ -59,15 +59,6 @@ SearchDoc doc_of(const Node& n, std::vector<std::string> path) {
     return d;
 }
 
-bool type_matches(const std::vector<std::string>& patterns, std::string_view type) {
-    for (const auto& p : patterns) {
-        if (p == type || p == "*/*") return true;
-        if (p.size() >= 2 && p.ends_with("/*") && type.starts_with(p.substr(0, p.size() - 1)))
-            return true;
-    }
-    return false;
-}
-
 json node_event_data(const Node& n) {
     json d = {{"owner", std::to_string(n.owner)},
               {"parent", std::to_string(n.parent)},
@@ -186,8 +177,8 @@ Node MetaStore::commit_file(std::uint64_t caller, const FileCommit& f) {
     n.media_type = f.media_type;
     n.sha256 = f.sha256;
     n.manifest = f.manifest;
-    n.state = type_matches(options_.process_types, f.media_type) ? FileState::processing
-                                                                 : FileState::ready;
+    n.state = media_type_matches(options_.process_types, f.media_type) ? FileState::processing
+                                                                       : FileState::ready;
     write([&](lmdb::Txn& t) {
         Access p = writable_folder(t, *db_, caller, f.parent, follows_in(t), true);
         n.owner = p.node.owner;
@@ -253,6 +244,7 @@ Node MetaStore::stat_path(std::uint64_t caller, std::string_view path) {
             auto slash = path.find('/');
             std::string_view part = path.substr(0, slash);
             path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+            if (part.size() > 255) throw not_found(); // no name is longer (nor a key)
             auto child = t.get(db_->children, child_key(id, part));
             if (!child) throw not_found();
             id = from_be64(*child);

@@ -9,19 +9,6 @@
 
 namespace strata::metad {
 
-namespace {
-
-bool type_matches(const std::vector<std::string>& patterns, std::string_view type) {
-    for (const auto& p : patterns) {
-        if (p == type || p == "*/*") return true;
-        if (p.size() >= 2 && p.ends_with("/*") && type.starts_with(p.substr(0, p.size() - 1)))
-            return true;
-    }
-    return false;
-}
-
-} // namespace
-
 Node MetaStore::begin_upload(std::uint64_t caller, std::uint64_t parent, std::string name) {
     check_name(name);
     Node n;
@@ -59,8 +46,8 @@ Node MetaStore::finish_upload(std::uint64_t caller, std::uint64_t id, const File
         n->media_type = c.media_type;
         n->sha256 = c.sha256;
         n->manifest = c.manifest;
-        n->state = type_matches(options_.process_types, c.media_type) ? FileState::processing
-                                                                      : FileState::ready;
+        n->state = media_type_matches(options_.process_types, c.media_type) ? FileState::processing
+                                                                            : FileState::ready;
         ++n->version;
         n->modified = now_ms();
         store_node(t, *db_, *n);

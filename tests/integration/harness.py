@@ -8,10 +8,12 @@ import json
 import os
 import shutil
 import signal
+import socketserver
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 STATE_DAEMONS = {"metad": "meta", "blockd": "blocks", "transcoded": "transcode", "notifyd": "notify"}
@@ -211,3 +213,19 @@ def raw_exchange(sock_path, data, timeout=5):
         pass
     s.close()
     return out
+
+
+class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self):
+        req, _ = self.socket.accept()
+        return req, ("local", 0)  # BaseHTTPRequestHandler wants a (host, port)
+
+
+def serve_unix(path, handler):
+    """An HTTP server of the test (an http.server handler class) on a unix socket, serving
+    from a daemon thread; call .shutdown() on the result to stop it."""
+    server = _UnixHTTPServer(path, handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

@@ -15,13 +15,13 @@ import json
 import os
 import random
 import signal
-import socketserver
 import threading
 import time
 import traceback
 import urllib.parse
 
-from harness import Daemon, Tap, UnixHTTPConnection, metad_auth, tempdir, write_config
+from harness import (Daemon, Tap, UnixHTTPConnection, metad_auth, serve_unix, tempdir,
+                     write_config)
 
 THREADS = 8
 KILL_AFTER_S = 1.5  # the burst runs at least this long before kill -9,
@@ -103,17 +103,9 @@ class Sink(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class UnixSink(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-    def get_request(self):
-        req, _ = self.socket.accept()
-        return req, ("local", 0)
-
 
 sink_path = os.path.join(d, "sink.sock")
-sink = UnixSink(sink_path, Sink)
-threading.Thread(target=sink.serve_forever, daemon=True).start()
+sink = serve_unix(sink_path, Sink)
 
 bconf = write_config(os.path.join(d, "blockd.conf"), "blockd", rundir, d)
 blockd_sock = os.path.join(rundir, "blockd.sock")

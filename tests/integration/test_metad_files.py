@@ -8,12 +8,11 @@ import hashlib
 import http.server
 import json
 import os
-import socketserver
 import threading
 import time
 
-from harness import (Daemon, Tap, UnixHTTPConnection, metad_auth, tempdir, wait_until,
-                     write_config)
+from harness import (Daemon, Tap, UnixHTTPConnection, metad_auth, serve_unix, tempdir,
+                     wait_until, write_config)
 
 t = Tap()
 d = tempdir()
@@ -41,17 +40,9 @@ class Sink(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class UnixSink(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-    def get_request(self):
-        req, _ = self.socket.accept()
-        return req, ("local", 0)
-
 
 sink_path = os.path.join(d, "sink.sock")
-sink = UnixSink(sink_path, Sink)
-threading.Thread(target=sink.serve_forever, daemon=True).start()
+sink = serve_unix(sink_path, Sink)
 
 bconf = write_config(os.path.join(d, "blockd.conf"), "blockd", rundir, d)
 blockd = Daemon("blockd", bconf, rundir)
@@ -165,6 +156,10 @@ t.ok(st == 400, "an upload with a bad name: 400", out)
 # --- stat, list, rename, tags, search ----------------------------------------------------
 st, out = mcall("GET", "/v1/stat?path=/holiday%20video.MP4", caller=A)
 t.ok(st == 200 and out["id"] == f1["id"], "stat by path (case-insensitive)", out)
+st, out = mcall("GET", "/v1/stat?path=/" + "a" * 600, caller=A)
+t.ok(st == 404, "a path part longer than any name: 404 (not an LMDB key error)", out)
+st, out = mcall("POST", "/v1/sessions", {"login": "", "password": "whatever1"})
+t.ok(st in (401, 503), "an empty login: refused, not a 500 (fuzz find)", out)
 st, folder = mcall("POST", "/v1/folders", {"parent": alice["root"], "name": "Trips"}, caller=A)
 st, out = mcall("GET", "/v1/search?q=holi", caller=A)
 t.ok(st == 200 and [x["id"] for x in out["items"]][:1] == [f1["id"]],
