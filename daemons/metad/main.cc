@@ -6,9 +6,11 @@
 #include "auth/session_token.hh"
 #include "backup_routes.hh"
 #include "daemon/runtime.hh"
+#include "feeds.hh"
 #include "file_routes.hh"
 #include "log/log.hh"
 #include "meta_store.hh"
+#include "metrics/metrics.hh"
 #include "outbox.hh"
 #include "routes.hh"
 
@@ -60,6 +62,38 @@ metad::EventSink parse_sink(const std::string& spec) {
     return sink;
 }
 
+// Gauges read at scrape time, straight from the store (one read transaction each).
+void add_store_metrics(metrics::Registry& m, metad::MetaStore& store) {
+    m.gauge_callback("strata_metad_users", "Users",
+                     [&store] { return double(store.counts().users); });
+    m.gauge_callback("strata_metad_nodes", "Files and folders (trash included)",
+                     [&store] { return double(store.counts().nodes); });
+    m.gauge_callback("strata_metad_map_bytes", "Size of the LMDB memory map",
+                     [&store] { return double(store.counts().map_bytes); });
+    m.counter_callback("strata_metad_group_commits_total",
+                       "Durable write batches (one fsync'ed LMDB commit each)",
+                       [&store] { return double(store.write_batches()); });
+    m.gauge_callback("strata_metad_fanout_pending", "Feed fan-out jobs not done yet", [&store] {
+        auto c = store.feeds().queue().counts();
+        return double(c.ready + c.delayed + c.leased);
+    });
+    m.gauge_callback("strata_metad_outbox_pending", "Events not delivered yet (all sinks)",
+                     [&store] {
+                         double n = 0;
+                         if (auto* o = store.outbox())
+                             for (const auto& s : o->stats())
+                                 n += double(s.queue.ready + s.queue.delayed + s.queue.leased);
+                         return n;
+                     });
+    m.gauge_callback("strata_metad_outbox_dead", "Events dead-lettered (all sinks)", [&store] {
+        double n = 0;
+        if (auto* o = store.outbox())
+            for (const auto& s : o->stats())
+                n += double(s.queue.dead);
+        return n;
+    });
+}
+
 void start(daemon::Runtime& rt) {
     const auto& cfg = rt.config();
     metad::StoreOptions so;
@@ -93,6 +127,7 @@ void start(daemon::Runtime& rt) {
     std::filesystem::create_directories(files.spool_dir);
     metad::add_routes(rt.control_router(), *g_store, std::move(auth), std::move(files));
     g_store->start_workers();
+    add_store_metrics(rt.metrics(), *g_store);
     metad::add_backup_routes(rt.control_router(), *g_store, rt.state_dir()->path());
 }
 

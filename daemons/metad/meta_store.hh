@@ -299,6 +299,8 @@ public:
         std::size_t map_bytes = 0;
     };
     Counts counts();
+    // Group commits (each one fsync'ed batch of writes) since the store opened.
+    std::uint64_t write_batches() const { return group_->batches(); }
 
     lmdb::Env& env() { return *env_; }
 

@@ -268,6 +268,22 @@ t.ok(created and created[0]["data"]["manifest"] == f1["manifest"] and
 st, out = mcall("GET", "/v1/meta/stats")
 t.ok(st == 200 and out["nodes"] >= 5, "stats", out)
 
+
+def scrape():
+    _, text, _ = call(metad.sock, "GET", "/metrics")
+    return {line.split()[0]: float(line.split()[1]) for line in text.decode().splitlines()
+            if line and not line.startswith("#")}
+
+
+# The outbox drains (each event's first delivery was refused, so retries are still due).
+wait_until(lambda: scrape().get("strata_metad_outbox_pending") == 0, 15)
+metrics = scrape()
+t.ok(metrics.get("strata_metad_nodes") == out["nodes"] and
+     metrics.get("strata_metad_group_commits_total", 0) > 0 and
+     metrics.get("strata_metad_outbox_pending") == 0 and "strata_metad_fanout_pending" in metrics,
+     "metrics: nodes, group commits, outbox and fan-out backlogs",
+     {k: v for k, v in metrics.items() if k.startswith("strata_metad")})
+
 # --- a full map: 507, nothing half-written, reads still served ------------------------
 d2 = tempdir()
 small = write_config(os.path.join(d2, "metad.conf"), "metad", os.path.join(d2, "run"), d2,
