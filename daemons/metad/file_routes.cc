@@ -228,17 +228,12 @@ public:
             throw http::Error(507, "insufficient_storage",
                               std::string("cannot spool the upload: ") + std::strerror(errno));
         // The name is taken now (409 before the body), and the upload shows in listings.
-        placeholder_ = guarded_store([&] {
-            Node n = ctx_->store.begin_upload(caller_, file_.parent, file_.name);
-            return http::Response::json(200, {{"id", n.id}});
-        });
-        if (placeholder_.status != 200) {
-            ::close(fd_);
-            fd_ = -1;
-            auto j = json::parse(placeholder_.body);
-            throw http::Error(placeholder_.status, j["error"]["code"], j["error"]["message"]);
+        try {
+            id_ = ctx_->store.begin_upload(caller_, file_.parent, file_.name).id;
+        } catch (const StoreError& e) {
+            ::close(fd_); // a throwing constructor runs no destructor
+            throw http::Error(e.status(), e.code(), e.what());
         }
-        id_ = json::parse(placeholder_.body)["id"];
     }
     ~UploadSink() override {
         if (fd_ >= 0) ::close(fd_);
@@ -317,7 +312,6 @@ private:
     std::string type_;
     int fd_ = -1;
     std::uint64_t size_ = 0;
-    http::Response placeholder_;
     std::uint64_t id_ = 0; // the placeholder node
     bool done_ = false;
 };

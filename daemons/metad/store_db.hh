@@ -62,6 +62,12 @@ std::optional<Access> resolve(lmdb::Txn& t, const StoreDb& db, Principal who, st
                               const std::function<bool(std::uint64_t, std::uint64_t)>& follows,
                               bool publicity = false);
 
+// The folder a writer adds to: 404 unknown / not visible / in the trash, 400 not a folder,
+// 403 read only (tree.cc).
+Access writable_folder(lmdb::Txn& t, const StoreDb& db, std::uint64_t caller, std::uint64_t parent,
+                       const std::function<bool(std::uint64_t, std::uint64_t)>& follows,
+                       bool publicity);
+
 StoreError not_found();
 StoreError forbidden(const std::string& why);
 

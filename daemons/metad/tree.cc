@@ -127,11 +127,9 @@ std::function<bool(std::uint64_t, std::uint64_t)> MetaStore::follows_in(lmdb::Tx
     };
 }
 
-// The folder a writer adds to: 404 unknown / not visible / in the trash, 403 read only.
-static Access writable_folder(lmdb::Txn& t, const StoreDb& db, std::uint64_t caller,
-                              std::uint64_t parent,
-                              const std::function<bool(std::uint64_t, std::uint64_t)>& follows,
-                              bool publicity) {
+Access writable_folder(lmdb::Txn& t, const StoreDb& db, std::uint64_t caller, std::uint64_t parent,
+                       const std::function<bool(std::uint64_t, std::uint64_t)>& follows,
+                       bool publicity) {
     auto a = resolve(t, db, Principal{caller}, parent, follows, publicity);
     if (!a || a->role == Role::none || a->in_trash) throw not_found();
     if (a->node.kind != NodeKind::folder)
@@ -230,12 +228,12 @@ Node MetaStore::stat(Principal who, std::uint64_t id, Role* role) {
 }
 
 Node MetaStore::stat_path(std::uint64_t caller, std::string_view path) {
-    auto u = user(caller);
-    if (!u) throw not_found();
     // Everything reachable through the folder index from the caller's root is theirs and
     // not in the trash (trashed nodes leave the index), so no access walk is needed.
     return env_->read([&](lmdb::Txn& t) {
-        std::uint64_t id = u->root;
+        auto root = user_root(t, *db_, caller);
+        if (!root) throw not_found();
+        std::uint64_t id = *root;
         while (!path.empty()) {
             if (path.front() == '/') {
                 path.remove_prefix(1);

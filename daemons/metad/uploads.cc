@@ -20,12 +20,7 @@ Node MetaStore::begin_upload(std::uint64_t caller, std::uint64_t parent, std::st
     n.created = n.modified = now_ms();
     n.state = FileState::uploading;
     write([&](lmdb::Txn& t) {
-        auto p = resolve(t, *db_, Principal{caller}, parent, follows_in(t));
-        if (!p || p->role == Role::none || p->in_trash) throw not_found();
-        if (p->node.kind != NodeKind::folder)
-            throw StoreError(400, "not_a_folder", "the parent is not a folder");
-        if (p->role < Role::write) throw forbidden("the folder is shared with you read-only");
-        n.owner = p->node.owner;
+        n.owner = writable_folder(t, *db_, caller, parent, follows_in(t), false).node.owner;
         if (!t.insert(db_->children, child_key(parent, n.name), be64(n.id)))
             throw StoreError(409, "name_taken", "\"" + n.name + "\" already exists there");
         store_node(t, *db_, n);
