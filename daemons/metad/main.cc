@@ -143,6 +143,8 @@ int main(int argc, char** argv) {
         .state_dir = "/var/lib/strata/meta",
         .extend_schema = extend_schema,
         .start = start,
+        // Control requests are small JSON; one-shot uploads stream through in 32 KiB reads.
+        .http_body_buffer_bytes = 32 * 1024,
     };
     return daemon::main(argc, argv, spec);
 }

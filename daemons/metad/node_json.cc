@@ -32,6 +32,18 @@ void append_json_string(std::string& out, std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
     out.push_back('"');
     for (std::size_t i = 0; i < s.size();) {
+        // Names, hashes and types are mostly plain ASCII: copy such runs in one append.
+        std::size_t run = i;
+        while (run < s.size()) {
+            auto c = static_cast<unsigned char>(s[run]);
+            if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+            ++run;
+        }
+        if (run > i) {
+            out.append(s.data() + i, run - i);
+            i = run;
+            if (i == s.size()) break;
+        }
         auto c = static_cast<unsigned char>(s[i]);
         if (c == '"' || c == '\\') {
             out.push_back('\\');
@@ -41,9 +53,6 @@ void append_json_string(std::string& out, std::string_view s) {
             out.append("\\u00");
             out.push_back(hex[c >> 4]);
             out.push_back(hex[c & 0xf]);
-            ++i;
-        } else if (c < 0x80) {
-            out.push_back(static_cast<char>(c));
             ++i;
         } else if (std::size_t n = utf8_sequence_length(s, i)) {
             out.append(s.substr(i, n));

@@ -101,6 +101,7 @@ http::Limits Runtime::limits() const {
     l.max_body_bytes = static_cast<std::size_t>(config_.integer("http.max_body_bytes"));
     l.connection_limit = static_cast<unsigned>(config_.integer("http.connection_limit"));
     l.idle_timeout_seconds = static_cast<unsigned>(config_.integer("http.idle_timeout"));
+    l.body_buffer_bytes = spec_.http_body_buffer_bytes;
     return l;
 }
 

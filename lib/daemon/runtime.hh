@@ -33,6 +33,8 @@ struct Spec {
     // Called with a validated new config on reload, before it becomes current. Throwing
     // std::exception rejects the reload (the message is logged and returned to the caller).
     std::function<void(Runtime&, const config::Config&)> reload;
+    // http::Limits::body_buffer_bytes of the daemon's general-engine listeners.
+    std::size_t http_body_buffer_bytes = http::Limits{}.body_buffer_bytes;
 };
 
 // Keys every daemon has (daemon.*, log.*, http.*), plus daemon.state_dir when given.

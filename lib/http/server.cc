@@ -41,7 +41,6 @@ struct Pending {
 constexpr std::size_t kMaxDiscardBytes = 1 << 20;
 // Room for request bodies in each connection's memory pool, beyond the headers: uploads
 // arrive in chunks of about this size (8 KiB chunks cost a recv, a write and a loop turn each).
-constexpr std::size_t kBodyBufferBytes = 256 * 1024;
 
 MHD_Result collect(void* cls, MHD_ValueKind, const char* key, const char* value) {
     static_cast<std::multimap<std::string, std::string, CaseLess>*>(cls)->emplace(key, value ? value
@@ -420,9 +419,9 @@ void Server::serve(int listen_fd) {
         ep.get(), MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_CONNECTION_LIMIT,
         static_cast<unsigned>(limits_.connection_limit), MHD_OPTION_CONNECTION_TIMEOUT,
         static_cast<unsigned>(limits_.idle_timeout_seconds), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        static_cast<size_t>(limits_.max_header_bytes + kBodyBufferBytes),
-        MHD_OPTION_CONNECTION_MEMORY_INCREMENT, kBodyBufferBytes / 2, MHD_OPTION_NOTIFY_COMPLETED,
-        &Endpoint::on_completed, nullptr, MHD_OPTION_END);
+        static_cast<size_t>(limits_.max_header_bytes + limits_.body_buffer_bytes),
+        MHD_OPTION_CONNECTION_MEMORY_INCREMENT, limits_.body_buffer_bytes / 2,
+        MHD_OPTION_NOTIFY_COMPLETED, &Endpoint::on_completed, nullptr, MHD_OPTION_END);
     if (!ep->mhd)
         throw std::runtime_error("libmicrohttpd cannot serve on fd " + std::to_string(listen_fd));
     const MHD_DaemonInfo* info = MHD_get_daemon_info(ep->mhd, MHD_DAEMON_INFO_EPOLL_FD);

@@ -19,6 +19,10 @@ struct Limits {
     std::size_t max_body_bytes = 1 << 20; // over it: 413
     unsigned connection_limit = 256;
     unsigned idle_timeout_seconds = 60;
+    // Per-connection buffer for request bodies, beyond the header bytes. libmicrohttpd
+    // zeroes a connection's whole memory pool before every request, so a daemon with small
+    // bodies keeps this small; blockd's ingest reads 256 KiB chunks.
+    std::size_t body_buffer_bytes = 256 * 1024;
 };
 
 // What an observer learns of each answered request (metrics, access logs).
