@@ -1,7 +1,8 @@
 // Load driver of tests/bench/metad: one file-tree workload against strata-metad (HTTP/1.1 +
-// JSON on its unix socket, one keep-alive connection per client thread) or against
-// PostgreSQL (libpq over its unix socket, one connection per thread, prepared statements), on
-// the same schema of users, nodes, search terms and outbox events.
+// JSON on its unix socket, one keep-alive connection per client thread: a minimal blocking
+// client in the timed runs, libstrata's http_client for setup) or against PostgreSQL (libpq over
+// its unix socket, one connection per thread, prepared statements), on the same schema of users,
+// nodes, search terms and outbox events.
 //
 //   metad_load --target metad --socket PATH --mode setup|run [options]
 //   metad_load --target pg --pg-socket-dir DIR --mode setup|run [options]
@@ -24,6 +25,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -41,8 +43,11 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <thread>
 #include <type_traits>
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -232,13 +237,130 @@ public:
 
 // ---------------------------------------------------------------- metad
 
+// The timed runs' HTTP client: one blocking keep-alive HTTP/1.1 connection, a request
+// written with one send and its answer read by Content-Length, as wrk does. libcurl's
+// general machinery (a poll per transfer, handle bookkeeping) cost several times the CPU of
+// libpq on the PostgreSQL side, taken from the two cores the server under test runs on.
+// Anything it does not expect (chunked bodies, a malformed head) is an error, never a guess.
+class RawHttp {
+public:
+    struct Answer {
+        int status = 0;
+        std::string body;
+        json parsed() const { return json::parse(body); }
+    };
+
+    explicit RawHttp(std::string path) : path_(std::move(path)) {}
+    ~RawHttp() { disconnect(); }
+    RawHttp(const RawHttp&) = delete;
+    RawHttp& operator=(const RawHttp&) = delete;
+
+    Answer request(const char* method, const std::string& target, const std::string& headers,
+                   const std::string& body) {
+        std::string req;
+        req.reserve(256 + body.size());
+        req.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: metad\r\n");
+        req.append(headers);
+        if (!body.empty() || std::strcmp(method, "GET") != 0)
+            req.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
+        req.append("\r\n").append(body);
+        if (fd_ < 0) connect_socket();
+        send_all(req);
+        return read_answer();
+    }
+
+private:
+    void connect_socket() {
+        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd_ < 0) throw OpError(std::string("socket: ") + std::strerror(errno));
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        if (path_.size() >= sizeof a.sun_path) throw OpError(path_ + ": socket path too long");
+        std::memcpy(a.sun_path, path_.c_str(), path_.size() + 1);
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            int e = errno;
+            disconnect();
+            throw OpError("connect " + path_ + ": " + std::strerror(e));
+        }
+        buf_.clear();
+    }
+    void disconnect() {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+    void send_all(const std::string& data) {
+        for (std::size_t off = 0; off < data.size();) {
+            ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                int e = errno;
+                disconnect();
+                throw OpError(std::string("send: ") + std::strerror(e));
+            }
+            off += static_cast<std::size_t>(n);
+        }
+    }
+    // Reads more into buf_; false at end of stream.
+    bool fill() {
+        char chunk[65536];
+        for (;;) {
+            ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) throw OpError(std::string("recv: ") + std::strerror(errno));
+            buf_.append(chunk, static_cast<std::size_t>(n));
+            return n > 0;
+        }
+    }
+    Answer read_answer() {
+        std::size_t head_end;
+        while ((head_end = buf_.find("\r\n\r\n")) == std::string::npos) {
+            if (buf_.size() > 65536) fail("an answer head over 64 KiB");
+            if (!fill()) fail("the server closed the connection before answering");
+        }
+        std::string_view head(buf_.data(), head_end);
+        Answer a;
+        if (head.size() < 12 || head.substr(0, 9) != "HTTP/1.1 ") fail("not an HTTP/1.1 answer");
+        a.status = std::atoi(std::string(head.substr(9, 3)).c_str());
+        std::size_t length = std::string::npos;
+        bool close = false;
+        for (std::size_t pos = head.find("\r\n"); pos != std::string_view::npos;) {
+            std::size_t next = head.find("\r\n", pos + 2);
+            std::string line = lower(std::string(head.substr(pos + 2, next == std::string_view::npos
+                                                                          ? std::string_view::npos
+                                                                          : next - pos - 2)));
+            if (line.rfind("content-length:", 0) == 0)
+                length = std::strtoull(line.c_str() + 15, nullptr, 10);
+            else if (line.rfind("transfer-encoding:", 0) == 0)
+                fail("a transfer-encoded answer (the bench client reads Content-Length only)");
+            else if (line.rfind("connection:", 0) == 0 && line.find("close") != std::string::npos)
+                close = true;
+            pos = next;
+        }
+        if (length == std::string::npos) length = 0; // 204, 304: no body
+        std::size_t total = head_end + 4 + length;
+        while (buf_.size() < total)
+            if (!fill()) fail("the server closed the connection inside an answer");
+        a.body.assign(buf_, head_end + 4, length);
+        buf_.erase(0, total);
+        if (close) disconnect();
+        return a;
+    }
+    [[noreturn]] void fail(const std::string& why) {
+        disconnect();
+        throw OpError(why);
+    }
+
+    std::string path_;
+    int fd_ = -1;
+    std::string buf_; // received, not yet consumed
+};
+
 class MetadSession : public Session {
 public:
-    MetadSession(const Options& o, const Tree& t)
-        : o_(o), tree_(t), client_("unix:" + o.socket, client_options()) {
-        std::string caller = "user=" + std::to_string(t.user);
-        get_ = {{"X-Strata-Caller", caller}};
-        send_ = {{"X-Strata-Caller", caller}, {"Content-Type", "application/json"}};
+    MetadSession(const Options& o, const Tree& t) : o_(o), tree_(t), client_(o.socket) {
+        std::string caller = "X-Strata-Caller: user=" + std::to_string(t.user) + "\r\n";
+        get_ = caller;
+        send_ = caller + "Content-Type: application/json\r\n";
     }
 
     static strata::http_client::Options client_options() {
@@ -248,12 +370,12 @@ public:
         return opts;
     }
 
-    strata::http_client::Response call(const char* method, const std::string& path,
-                                       const std::string& body, int want) {
-        strata::http_client::Response r;
+    RawHttp::Answer call(const char* method, const std::string& path, const std::string& body,
+                         int want) {
+        RawHttp::Answer r;
         try {
             r = client_.request(method, path, body.empty() ? get_ : send_, body);
-        } catch (const strata::http_client::Error& e) {
+        } catch (const OpError& e) {
             throw OpError(std::string(method) + " " + path + ": " + e.what());
         }
         if (r.status != want)
@@ -265,7 +387,7 @@ public:
     void stat(int folder, int file, bool check) override {
         std::string name = file_name(file);
         auto r = call("GET", "/v1/stat?path=/" + folder_name(folder) + "/" + name, {}, 200);
-        if (check && r.json().value("name", "") != name)
+        if (check && r.parsed().value("name", "") != name)
             throw OpError("stat answered another node: " + r.body);
     }
 
@@ -274,7 +396,7 @@ public:
             "GET", "/v1/nodes/" + std::to_string(tree_.folders.at(folder)) + "/children?limit=100",
             {}, 200);
         if (check) {
-            auto j = r.json();
+            auto j = r.parsed();
             std::size_t want = std::min(100, o_.files_per_folder);
             if (!j["items"].is_array() || j["items"].size() < want)
                 throw OpError("short listing: " + r.body.substr(0, 300));
@@ -290,7 +412,7 @@ public:
                      {"size", o_.block_size},
                      {"type", "text/plain"}};
         auto r = call("POST", "/v1/files", body.dump(), 201);
-        return std::stoull(r.json().at("id").get<std::string>());
+        return std::stoull(r.parsed().at("id").get<std::string>());
     }
 
     void rename(const Owned& f, const std::string& name, int to_folder) override {
@@ -302,8 +424,8 @@ public:
 private:
     const Options& o_;
     const Tree& tree_;
-    strata::http_client::Client client_;
-    strata::http_client::Headers get_, send_;
+    RawHttp client_;
+    std::string get_, send_; // header lines
 };
 
 // The user, its root and its folders, as setup left them.
