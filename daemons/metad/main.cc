@@ -8,6 +8,8 @@
 #include "daemon/runtime.hh"
 #include "feeds.hh"
 #include "file_routes.hh"
+#include "http_client/error.hh"
+#include "http_client/target.hh"
 #include "log/log.hh"
 #include "meta_store.hh"
 #include "metrics/metrics.hh"
@@ -25,6 +27,33 @@ using namespace strata;
 
 std::unique_ptr<metad::MetaStore> g_store;
 
+// "NAME TARGET [TYPE-PREFIX...]" -> a sink; throws std::invalid_argument.
+metad::EventSink parse_sink(const std::string& spec) {
+    std::istringstream in(spec);
+    metad::EventSink sink;
+    if (!(in >> sink.name >> sink.target))
+        throw std::invalid_argument("events.sinks: \"" + spec + "\" is not \"NAME TARGET ...\"");
+    for (std::string t; in >> t;)
+        sink.types.push_back(t);
+    return sink;
+}
+
+// The events.sinks list as start() will build it: "" or why it cannot be used.
+std::string check_sinks_config(const config::Value& v) {
+    try {
+        std::vector<metad::EventSink> sinks;
+        for (const auto& spec : std::get<std::vector<std::string>>(v))
+            sinks.push_back(parse_sink(spec));
+        metad::check_sinks(sinks);
+        return "";
+    } catch (const std::invalid_argument& e) {
+        std::string_view why = e.what();
+        for (std::string_view prefix : {"events.sinks: ", "outbox: "})
+            if (why.starts_with(prefix)) why.remove_prefix(prefix.size());
+        return std::string(why);
+    }
+}
+
 void extend_schema(config::Schema& s) {
     s.integer("meta.node_id", 0, 0, 1023, false,
               "snowflake node id of this metad (unique among metad instances)");
@@ -37,7 +66,15 @@ void extend_schema(config::Schema& s) {
     s.string("auth.password_cost", "interactive", false, "Argon2id cost of new password hashes",
              {"interactive", "minimal"});
     s.string("blockd.socket", "unix:/run/strata/blockd.sock", false,
-             "where blockd listens: file commits check and verify content there");
+             "where blockd listens: file commits check and verify content there", {},
+             [](const config::Value& v) -> std::string {
+                 try {
+                     http_client::Target::parse(std::get<std::string>(v));
+                     return "";
+                 } catch (const http_client::Error& e) {
+                     return e.what();
+                 }
+             });
     s.integer("blockd.verify_timeout_seconds", 600, 1, 86400, false,
               "longest blockd may take to verify (hash, scan) a file being committed");
     s.integer("files.max_upload_bytes", 17179869184LL, 1, 1099511627776LL, false,
@@ -46,20 +83,10 @@ void extend_schema(config::Schema& s) {
                   "media types committed as \"processing\" (a transcode follows), e.g. video/*");
     s.string_list("events.sinks", {}, false,
                   "where events are delivered: \"NAME TARGET [TYPE-PREFIX...]\", e.g. "
-                  "\"notifyd unix:/run/strata/notifyd.sock\"");
+                  "\"notifyd unix:/run/strata/notifyd.sock\"",
+                  check_sinks_config);
     s.integer("feeds.max_entries", 1000, 10, 100000, false,
               "entries kept per feed (the oldest are dropped)");
-}
-
-// "NAME TARGET [TYPE-PREFIX...]" -> a sink; throws std::invalid_argument.
-metad::EventSink parse_sink(const std::string& spec) {
-    std::istringstream in(spec);
-    metad::EventSink sink;
-    if (!(in >> sink.name >> sink.target))
-        throw std::invalid_argument("events.sinks: \"" + spec + "\" is not \"NAME TARGET ...\"");
-    for (std::string t; in >> t;)
-        sink.types.push_back(t);
-    return sink;
 }
 
 // Gauges read at scrape time, straight from the store (one read transaction each).

@@ -136,9 +136,9 @@ void Outbox::Sink::loop() {
     }
 }
 
-Outbox::Outbox(lmdb::Env& env, std::vector<EventSink> sinks, OutboxOptions opts) {
+void check_sinks(const std::vector<EventSink>& sinks) {
     std::set<std::string> names;
-    for (auto& s : sinks) {
+    for (const auto& s : sinks) {
         if (!valid_sink_name(s.name))
             throw std::invalid_argument("outbox: sink name \"" + s.name +
                                         "\" is not [a-z0-9-]{1,32}");
@@ -146,8 +146,18 @@ Outbox::Outbox(lmdb::Env& env, std::vector<EventSink> sinks, OutboxOptions opts)
             throw std::invalid_argument("outbox: sink \"" + s.name + "\" configured twice");
         if (!s.path.starts_with('/'))
             throw std::invalid_argument("outbox: sink \"" + s.name + "\" path must start with /");
-        sinks_.push_back(std::make_unique<Sink>(env, std::move(s), opts));
+        try {
+            http_client::Target::parse(s.target);
+        } catch (const http_client::Error& e) {
+            throw std::invalid_argument("outbox: sink \"" + s.name + "\": " + e.what());
+        }
     }
+}
+
+Outbox::Outbox(lmdb::Env& env, std::vector<EventSink> sinks, OutboxOptions opts) {
+    check_sinks(sinks);
+    for (auto& s : sinks)
+        sinks_.push_back(std::make_unique<Sink>(env, std::move(s), opts));
 }
 
 Outbox::~Outbox() {

@@ -59,6 +59,10 @@ struct SinkStats {
 std::string event_json(const Event& e);
 bool sink_wants(const EventSink& sink, std::string_view type);
 
+// Throws std::invalid_argument naming the first sink that cannot work: a name outside
+// [a-z0-9-]{1,32}, a name used twice, a path not starting with /, an unusable target.
+void check_sinks(const std::vector<EventSink>& sinks);
+
 class Outbox {
 public:
     // Opens the sinks' queues; throws std::invalid_argument for a bad or repeated name or

@@ -192,6 +192,10 @@ private:
             break;
         }
         }
+        if (key.check) {
+            if (std::string why = key.check(value); !why.empty())
+                return problem(file, pos, key.name, why);
+        }
         config_.values_[key.name] = std::move(value);
         config_.origins_[key.name] = fmt::format("{}:{}", file, pos.begin.line);
     }

@@ -33,22 +33,25 @@ Schema& Schema::integer(std::string name, std::int64_t def, std::int64_t min, st
 }
 
 Schema& Schema::string(std::string name, std::string def, bool reloadable, std::string doc,
-                       std::vector<std::string> choices) {
+                       std::vector<std::string> choices,
+                       std::function<std::string(const Value&)> check) {
     return add({.name = std::move(name),
                 .type = Type::string,
                 .default_value = std::move(def),
                 .choices = std::move(choices),
                 .reloadable = reloadable,
-                .doc = std::move(doc)});
+                .doc = std::move(doc),
+                .check = std::move(check)});
 }
 
 Schema& Schema::string_list(std::string name, std::vector<std::string> def, bool reloadable,
-                            std::string doc) {
+                            std::string doc, std::function<std::string(const Value&)> check) {
     return add({.name = std::move(name),
                 .type = Type::string_list,
                 .default_value = std::move(def),
                 .reloadable = reloadable,
-                .doc = std::move(doc)});
+                .doc = std::move(doc),
+                .check = std::move(check)});
 }
 
 const Key* Schema::find(const std::string& name) const {

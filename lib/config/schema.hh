@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <string>
@@ -24,6 +25,10 @@ struct Key {
     std::vector<std::string> choices; // strings only; empty = any string
     bool reloadable = false;          // applied by SIGHUP; otherwise needs a restart
     std::string doc;                  // one line, shown in etc/ files and man pages
+    // A daemon's own rule for a well-typed value (e.g. the syntax of list items): why the
+    // value is refused, or "" when it is fine. Checked at load, so --check-config and a
+    // reload refuse what the daemon would refuse at start.
+    std::function<std::string(const Value&)> check;
 };
 
 class Schema {
@@ -33,9 +38,10 @@ public:
     Schema& integer(std::string name, std::int64_t def, std::int64_t min, std::int64_t max,
                     bool reloadable, std::string doc);
     Schema& string(std::string name, std::string def, bool reloadable, std::string doc,
-                   std::vector<std::string> choices = {});
+                   std::vector<std::string> choices = {},
+                   std::function<std::string(const Value&)> check = nullptr);
     Schema& string_list(std::string name, std::vector<std::string> def, bool reloadable,
-                        std::string doc);
+                        std::string doc, std::function<std::string(const Value&)> check = nullptr);
 
     const Key* find(const std::string& name) const;
     bool has_section(const std::string& section) const;

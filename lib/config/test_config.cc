@@ -17,6 +17,13 @@ config::Schema schema() {
         .integer("http.max_body_bytes", 1024, 0, 4096, true, "body limit")
         .boolean("http.keepalive", true, false, "keep connections")
         .string_list("public.listen", {"[::]:80"}, false, "listeners")
+        .string_list("events.sinks", {}, false, "sinks",
+                     [](const config::Value& v) -> std::string {
+                         for (const auto& item : std::get<std::vector<std::string>>(v))
+                             if (item.find(' ') == std::string::npos)
+                                 return "\"" + item + "\" is not \"NAME TARGET\"";
+                         return "";
+                     })
         .string("daemon.user", "_strata", false, "user");
     return s;
 }
@@ -122,6 +129,17 @@ Test(config, list_element_type) {
     cr_assert_eq(p.line, 2u);
     cr_assert_eq(p.column, 16u);
     cr_assert_str_eq(p.key.c_str(), "public.listen");
+}
+
+Test(config, a_daemons_own_check_refuses_a_value_at_its_position) {
+    auto p = first_problem("[events]\n\nsinks = [\"a unix:/x\", \"lonely\"]\n");
+    cr_assert_eq(p.line, 3u);
+    cr_assert_str_eq(p.key.c_str(), "events.sinks");
+    cr_assert_str_eq(p.message.c_str(), "\"lonely\" is not \"NAME TARGET\"");
+    auto ok = config::parse(schema(), "[events]\nsinks = [\"a unix:/x\"]\n", "t.conf");
+    cr_assert_eq(ok.string_list("events.sinks").size(), 1u);
+    // Defaults are not checked: the daemon's own default is fine by construction.
+    cr_assert(config::parse(schema(), "", "t.conf").string_list("events.sinks").empty());
 }
 
 Test(config, syntax_error_has_position) {

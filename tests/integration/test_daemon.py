@@ -45,6 +45,14 @@ bad_cases = [
     ("[nosuch]\nkey = 1\n", 1, "nosuch"),
     ("[log\n", 1, ""),
 ]
+if name == "metad":  # its own value rules, checked as start() would apply them
+    bad_cases += [
+        ('[events]\nsinks = ["notifyd unix:/a.sock", "lonely"]\n', 2, "events.sinks"),
+        ('[events]\nsinks = ["a unix:/a.sock", "a unix:/b.sock"]\n', 2, "configured twice"),
+        ('[events]\nsinks = ["Bad_Name unix:/a.sock"]\n', 2, "is not [a-z0-9-]"),
+        ('[events]\nsinks = ["web ftp://example"]\n', 2, "invalid HTTP client target"),
+        ('\n[blockd]\nsocket = "unix:"\n', 3, "blockd.socket"),
+    ]
 for text, line, key in bad_cases:
     bad = os.path.join(d, "bad.conf")
     with open(bad, "w") as f:
