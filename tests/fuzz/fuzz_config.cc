@@ -13,6 +13,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         auto s = strata::daemon::common_schema("/var/lib/strata/meta");
         s.string_list("public.listen", {"[::]:80"}, false, "listeners");
         s.boolean("public.enabled", true, true, "flag");
+        // A daemon's own value check (as metad's events.sinks): its verdict becomes a problem.
+        s.string_list("events.sinks", {}, false, "sinks",
+                      [](const strata::config::Value& v) -> std::string {
+                          for (const auto& item : std::get<std::vector<std::string>>(v))
+                              if (item.find(' ') == std::string::npos)
+                                  return "\"" + item + "\" is not \"NAME TARGET\"";
+                          return "";
+                      });
         return s;
     }();
     std::string_view text(reinterpret_cast<const char*>(data), size);
