@@ -17,6 +17,7 @@
 #include "routes.hh"
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -59,6 +60,8 @@ void extend_schema(config::Schema& s) {
               "snowflake node id of this metad (unique among metad instances)");
     s.integer("meta.max_map_bytes", 1099511627776LL, 1048576, 17592186044416LL, false,
               "largest size the LMDB map may grow to; writes past it get 507");
+    s.integer("meta.commit_nice", -10, -20, 19, false,
+              "nice value of the thread that commits every write (0: the process's)");
     s.string("auth.session_key_file", "/etc/strata/session.key", false,
              "Ed25519 seed (64 hex digits) that signs session tokens; missing: logins get 503");
     s.integer("auth.session_ttl_seconds", 2592000, 60, 31536000, false,
@@ -130,7 +133,12 @@ void start(daemon::Runtime& rt) {
         so.sinks.push_back(parse_sink(spec));
     so.feed_max_entries = static_cast<std::size_t>(cfg.integer("feeds.max_entries"));
     so.process_types = cfg.string_list("files.process_types");
+    so.commit_nice = static_cast<int>(cfg.integer("meta.commit_nice"));
     g_store = std::make_unique<metad::MetaStore>(rt.state_dir()->path() + "/db", std::move(so));
+    if (int e = g_store->commit_nice_error())
+        log::warning("the commit thread keeps its nice value, not meta.commit_nice = {}: {} (it "
+                     "needs LimitNICE= or CAP_SYS_NICE; writes wait longer on busy CPUs)",
+                     cfg.integer("meta.commit_nice"), std::strerror(e));
     metad::AuthOptions auth;
     const auto& key_file = cfg.string("auth.session_key_file");
     if (std::filesystem::exists(key_file)) {

@@ -99,8 +99,12 @@ MetaStore::MetaStore(const std::filesystem::path& dir, StoreOptions options)
     search_ = std::make_unique<SearchIndex>(*env_);
     feeds_ = std::make_unique<Feeds>(*env_, FeedOptions{.max_entries = options_.feed_max_entries});
     if (!options_.sinks.empty()) outbox_ = std::make_unique<Outbox>(*env_, options_.sinks);
-    group_ = std::make_unique<lmdb::GroupCommit>(*env_);
+    group_ = std::make_unique<lmdb::GroupCommit>(*env_, 256, options_.commit_nice);
     fail_stale_uploads();
+}
+
+int MetaStore::commit_nice_error() const noexcept {
+    return group_->nice_error();
 }
 
 std::uint64_t MetaStore::next_id() {

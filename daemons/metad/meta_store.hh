@@ -183,6 +183,8 @@ struct StoreOptions {
     std::size_t feed_max_entries = 1000;
     // Media types committed as "processing" (a transcode follows), e.g. "video/*".
     std::vector<std::string> process_types;
+    // Nice value of the thread that commits every write (lmdb::GroupCommit); 0: unchanged.
+    int commit_nice = 0;
 };
 
 class MetaStore {
@@ -301,6 +303,8 @@ public:
     Counts counts();
     // Group commits (each one fsync'ed batch of writes) since the store opened.
     std::uint64_t write_batches() const { return group_->batches(); }
+    // Why the commit thread could not take options.commit_nice (an errno), or 0.
+    int commit_nice_error() const noexcept;
 
     lmdb::Env& env() { return *env_; }
 

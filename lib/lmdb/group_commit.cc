@@ -1,7 +1,11 @@
 #include "lmdb/group_commit.hh"
 
 #include <cerrno>
+#include <latch>
+#include <pthread.h>
 #include <stdexcept>
+#include <sys/resource.h>
+#include <unistd.h>
 
 namespace strata::lmdb {
 
@@ -14,8 +18,20 @@ std::size_t positive(std::size_t max_batch) {
 }
 } // namespace
 
-GroupCommit::GroupCommit(Env& env, std::size_t max_batch)
-    : env_(env), max_batch_(positive(max_batch)), writer_([this] { writer_loop(); }) {}
+GroupCommit::GroupCommit(Env& env, std::size_t max_batch, int writer_nice)
+    : env_(env), max_batch_(positive(max_batch)), writer_nice_(writer_nice) {
+    std::latch started(1);
+    writer_ = std::thread([this, &started] {
+        pthread_setname_np(pthread_self(), "lmdb-commit");
+        // Linux keeps a nice value per thread: this changes the writer alone.
+        if (writer_nice_ != 0 &&
+            setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), writer_nice_) != 0)
+            nice_error_ = errno;
+        started.count_down();
+        writer_loop();
+    });
+    started.wait();
+}
 
 GroupCommit::~GroupCommit() {
     {

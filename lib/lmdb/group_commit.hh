@@ -19,6 +19,10 @@
 //   fn call run() (it would wait for itself): std::logic_error.
 // - The destructor completes every queued op, then stops the writer. run() after the
 //   destructor started throws std::logic_error.
+// - The writer thread is named "lmdb-commit". With writer_nice != 0 it sets its own nice
+//   value: every durable write of the process waits for this one thread, which uses little
+//   CPU, so when the CPUs are busy it should be the first to run (a lower value needs
+//   RLIMIT_NICE, e.g. systemd's LimitNICE=, or CAP_SYS_NICE; see nice_error()).
 
 #include "lmdb/env.hh"
 
@@ -71,7 +75,7 @@ private:
 
 class GroupCommit {
 public:
-    explicit GroupCommit(Env& env, std::size_t max_batch = 256);
+    explicit GroupCommit(Env& env, std::size_t max_batch = 256, int writer_nice = 0);
     ~GroupCommit();
     GroupCommit(const GroupCommit&) = delete;
     GroupCommit& operator=(const GroupCommit&) = delete;
@@ -84,6 +88,9 @@ public:
     std::uint64_t batches() const noexcept;
     // Ops waiting for the writer to take them.
     std::size_t queued() const;
+    // Why the writer could not take writer_nice (errno, e.g. EACCES); 0 when it did or
+    // when none was asked for. The writer keeps running at the process's nice value.
+    int nice_error() const noexcept { return nice_error_; }
 
 private:
     void submit(detail::GroupOp& op); // queues op and waits until it is done
@@ -102,7 +109,9 @@ private:
     std::size_t callers_ = 0; // threads inside submit()
     bool stop_ = false;
     std::uint64_t batches_ = 0; // guarded by mu_
-    std::thread writer_;        // last: starts once everything above exists
+    const int writer_nice_;
+    int nice_error_ = 0; // written by the writer before the constructor returns
+    std::thread writer_; // last: starts once everything above exists
 };
 
 template <class F>

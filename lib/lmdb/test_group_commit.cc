@@ -348,3 +348,51 @@ Test(group_commit, destructor_completes_queued_ops) {
     cr_assert_eq(ok.load(), 3);
     cr_assert_eq(entries(env, db), 4u);
 }
+
+// The nice value of this process's thread named `comm` (field 19 of its stat), or -100.
+static int nice_of_thread(const std::string& comm) {
+    for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+        std::string name;
+        if (FILE* f = fopen((task.path() / "comm").c_str(), "r")) {
+            char buf[64] = {};
+            if (fgets(buf, sizeof buf, f)) name = buf;
+            fclose(f);
+        }
+        if (name != comm + "\n") continue;
+        std::string stat;
+        if (FILE* f = fopen((task.path() / "stat").c_str(), "r")) {
+            char buf[1024] = {};
+            if (fgets(buf, sizeof buf, f)) stat = buf;
+            fclose(f);
+        }
+        // The fields after the ")" that closes comm: state is field 3, nice field 19.
+        std::size_t p = stat.rfind(')');
+        if (p == std::string::npos) return -100;
+        int field = 2;
+        const char* s = stat.c_str() + p + 1;
+        while (*s && field < 19) {
+            if (*s == ' ') ++field;
+            ++s;
+        }
+        return std::atoi(s);
+    }
+    return -100;
+}
+
+Test(group_commit, writer_thread_is_named_and_takes_its_nice_value) {
+    Env env(g_dir / "db");
+    const int before = nice_of_thread("test-group_comm"); // this (main) thread
+    {
+        GroupCommit gc(env, 256, 0);
+        cr_assert_eq(gc.nice_error(), 0);
+        cr_assert_eq(nice_of_thread("lmdb-commit"), before, "no nice asked: the process's");
+    }
+    // Raising one's nice value needs no privilege: the writer alone gets it.
+    GroupCommit gc(env, 256, 5);
+    cr_assert_eq(gc.nice_error(), 0);
+    cr_assert_eq(nice_of_thread("lmdb-commit"), before + 5 > 19 ? 19 : before + 5);
+    cr_assert_eq(nice_of_thread("test-group_comm"), before, "the caller's thread is untouched");
+    Dbi dbi = env.open_dbi("");
+    gc.run([&](Txn& t) { t.put(dbi, "k", "v"); });
+    cr_assert(env.read([&](Txn& t) { return t.get(dbi, "k").has_value(); }));
+}

@@ -55,7 +55,7 @@ def spec_keys(name):
     if name == "gatewayd":
         keys["public"] = ["listen", "web_root"]
     if name == "metad":
-        keys["meta"] = ["node_id", "max_map_bytes"]
+        keys["meta"] = ["node_id", "max_map_bytes", "commit_nice"]
         keys["auth"] = ["session_key_file", "session_ttl_seconds", "password_cost"]
         keys["blockd"] = ["socket", "verify_timeout_seconds"]
         keys["files"] = ["max_upload_bytes", "process_types"]
