@@ -19,13 +19,13 @@ std::size_t positive(std::size_t max_batch) {
 } // namespace
 
 GroupCommit::GroupCommit(Env& env, std::size_t max_batch, int writer_nice)
-    : env_(env), max_batch_(positive(max_batch)), writer_nice_(writer_nice) {
+    : env_(env), max_batch_(positive(max_batch)) {
     std::latch started(1);
-    writer_ = std::thread([this, &started] {
+    writer_ = std::thread([this, &started, writer_nice] {
         pthread_setname_np(pthread_self(), "lmdb-commit");
         // Linux keeps a nice value per thread: this changes the writer alone.
-        if (writer_nice_ != 0 &&
-            setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), writer_nice_) != 0)
+        if (writer_nice != 0 &&
+            setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), writer_nice) != 0)
             nice_error_ = errno;
         started.count_down();
         writer_loop();

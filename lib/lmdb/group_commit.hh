@@ -109,9 +109,8 @@ private:
     std::size_t callers_ = 0; // threads inside submit()
     bool stop_ = false;
     std::uint64_t batches_ = 0; // guarded by mu_
-    const int writer_nice_;
-    int nice_error_ = 0; // written by the writer before the constructor returns
-    std::thread writer_; // last: starts once everything above exists
+    int nice_error_ = 0;        // written by the writer before the constructor returns
+    std::thread writer_;        // last: starts once everything above exists
 };
 
 template <class F>
