@@ -168,9 +168,11 @@ void Outbox::emit(lmdb::Txn& txn, const Event& event) {
     if (event.type.empty()) throw std::invalid_argument("outbox: event without a type");
     if (sinks_.empty()) return;
     const std::string payload = event_json(event);
-    const std::string key = "evt:" + std::to_string(event.id);
+    // No queue idempotency key: the id is new in this very transaction, so the enqueue can
+    // never be a retry, and the key's two index entries per event and sink cost pages in
+    // every commit. Receivers deduplicate on the Idempotency-Key header (the event id).
     for (auto& s : sinks_)
-        if (sink_wants(s->cfg, event.type)) s->queue.enqueue(txn, payload, key);
+        if (sink_wants(s->cfg, event.type)) s->queue.enqueue(txn, payload);
 }
 
 void Outbox::start() {

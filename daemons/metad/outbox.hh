@@ -73,7 +73,8 @@ public:
     Outbox& operator=(const Outbox&) = delete;
 
     // Enqueues the event in txn (a write transaction of env) for every sink whose types
-    // match, idempotency key "evt:" + id. Throws std::invalid_argument for an empty type.
+    // match (without a queue idempotency key: the event id is unique by construction).
+    // Throws std::invalid_argument for an empty type.
     void emit(lmdb::Txn& txn, const Event& event);
 
     void start(); // starts the delivery threads (no-op if running)
