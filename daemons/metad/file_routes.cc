@@ -382,7 +382,7 @@ void add_tree_routes(http::Router& router, const std::shared_ptr<Context>& ctx, 
         std::size_t limit = limit_param(req);
         std::string cursor = cursor_param(req);
         return guarded_store([&] {
-            return page_response(ctx->store.list(Principal{caller}, path_id(req), cursor, limit));
+            return children_response(ctx->store, Principal{caller}, path_id(req), cursor, limit);
         });
     });
     router.add_blocking("PATCH", "/v1/nodes/{id}", [ctx](http::Request& req) {

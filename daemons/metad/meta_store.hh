@@ -121,6 +121,19 @@ struct Node {
     nlohmann::json renditions = nlohmann::json::array(); // [{"name","manifest","type",...}]
 };
 
+// A node record read in place, for listings: the strings point into the record (an LMDB
+// value, valid until its transaction ends), so reading one allocates nothing.
+struct NodeView {
+    std::uint64_t id = 0, owner = 0, parent = 0, version = 1, creator = 0, size = 0;
+    std::int64_t created = 0, modified = 0, trashed = 0;
+    NodeKind kind = NodeKind::folder;
+    FileState state = FileState::ready;
+    std::string_view name, media_type, sha256, manifest;
+    std::uint64_t tag_count = 0;
+    std::string_view tags;       // tag_count length-prefixed strings (see node_codec.cc)
+    std::string_view renditions; // JSON text; empty: none
+};
+
 struct Share {
     std::uint64_t node = 0;
     std::uint64_t grantee = 0; // 0: the owner's followers (read only)
@@ -233,6 +246,10 @@ public:
         std::string next_cursor; // empty at the end
     };
     Page list(Principal who, std::uint64_t folder, std::string_view cursor, std::size_t limit);
+    // The same page, each node handed to `each` in place (within the read transaction, so
+    // the views die when it returns); returns the next cursor ("" at the end).
+    std::string list_each(Principal who, std::uint64_t folder, std::string_view cursor,
+                          std::size_t limit, const std::function<void(const NodeView&)>& each);
     Page list(std::uint64_t caller, std::uint64_t folder, std::string_view cursor,
               std::size_t limit) {
         return list(Principal{caller}, folder, cursor, limit);

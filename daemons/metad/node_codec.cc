@@ -105,10 +105,10 @@ struct Reader {
         if (pos >= in.size()) corrupt();
         return static_cast<unsigned char>(in[pos++]);
     }
-    std::string string() {
+    std::string_view string() {
         std::uint64_t n = varint();
         if (n > in.size() - pos) corrupt();
-        std::string s(in.substr(pos, n));
+        std::string_view s = in.substr(pos, n);
         pos += n;
         return s;
     }
@@ -167,11 +167,10 @@ std::string encode_node(const Node& n) {
     return out;
 }
 
-Node decode_node(std::string_view v) {
-    if (!v.empty() && v.front() == '{') return decode_json_node(v);
-    Reader r{v};
+bool view_node(std::string_view record, NodeView& n) {
+    if (!record.empty() && record.front() == '{') return false;
+    Reader r{record};
     if (r.byte() != kNodeV1) Reader::corrupt();
-    Node n;
     n.id = r.varint();
     n.owner = r.varint();
     n.parent = r.varint();
@@ -189,14 +188,79 @@ Node decode_node(std::string_view v) {
     n.media_type = r.string();
     n.sha256 = r.string();
     n.manifest = r.string();
-    std::uint64_t tags = r.varint();
-    if (tags > 1024) Reader::corrupt();
-    n.tags.reserve(tags);
-    for (std::uint64_t i = 0; i < tags; ++i)
-        n.tags.push_back(r.string());
-    std::string renditions = r.string();
-    if (!renditions.empty()) n.renditions = json::parse(renditions);
+    n.tag_count = r.varint();
+    if (n.tag_count > 1024) Reader::corrupt();
+    std::size_t tags_at = r.pos;
+    for (std::uint64_t i = 0; i < n.tag_count; ++i)
+        r.string();
+    n.tags = record.substr(tags_at, r.pos - tags_at);
+    n.renditions = r.string();
+    return true;
+}
+
+void for_each_tag(const NodeView& v, const std::function<void(std::string_view)>& each) {
+    Reader r{v.tags};
+    for (std::uint64_t i = 0; i < v.tag_count; ++i)
+        each(r.string());
+}
+
+Node node_of(const NodeView& v) {
+    Node n;
+    n.id = v.id;
+    n.owner = v.owner;
+    n.parent = v.parent;
+    n.version = v.version;
+    n.created = v.created;
+    n.modified = v.modified;
+    n.creator = v.creator;
+    n.trashed = v.trashed;
+    n.size = v.size;
+    n.kind = v.kind;
+    n.state = v.state;
+    n.name = v.name;
+    n.media_type = v.media_type;
+    n.sha256 = v.sha256;
+    n.manifest = v.manifest;
+    n.tags.reserve(v.tag_count);
+    for_each_tag(v, [&](std::string_view t) { n.tags.emplace_back(t); });
+    if (!v.renditions.empty()) n.renditions = json::parse(v.renditions);
     return n;
+}
+
+NodeView view_of(const Node& n, std::string& tags_buf, std::string& renditions_buf) {
+    NodeView v;
+    v.id = n.id;
+    v.owner = n.owner;
+    v.parent = n.parent;
+    v.version = n.version;
+    v.created = n.created;
+    v.modified = n.modified;
+    v.creator = n.creator;
+    v.trashed = n.trashed;
+    v.size = n.size;
+    v.kind = n.kind;
+    v.state = n.state;
+    v.name = n.name;
+    v.media_type = n.media_type;
+    v.sha256 = n.sha256;
+    v.manifest = n.manifest;
+    tags_buf.clear();
+    for (const auto& t : n.tags)
+        put_string(tags_buf, t);
+    v.tag_count = n.tags.size();
+    v.tags = tags_buf;
+    renditions_buf =
+        n.renditions.empty()
+            ? std::string()
+            : n.renditions.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    v.renditions = renditions_buf;
+    return v;
+}
+
+Node decode_node(std::string_view v) {
+    NodeView view;
+    if (!view_node(v, view)) return decode_json_node(v);
+    return node_of(view);
 }
 
 std::optional<Node> load_node(lmdb::Txn& t, const StoreDb& db, std::uint64_t id) {

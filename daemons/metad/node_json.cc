@@ -1,5 +1,6 @@
 #include "node_json.hh"
 
+#include "store_db.hh"
 #include "utf8.hh"
 
 #include <charconv>
@@ -65,7 +66,7 @@ void append_json_string(std::string& out, std::string_view s) {
     out.push_back('"');
 }
 
-void append_node_json(std::string& out, const Node& n) {
+void append_node_json(std::string& out, const NodeView& n) {
     out.append("{\"id\":");
     append_id(out, n.id);
     out.append(",\"parent\":");
@@ -85,9 +86,13 @@ void append_node_json(std::string& out, const Node& n) {
     out.append(",\"modified\":");
     append_int(out, n.modified);
     out.append(",\"tags\":[");
-    for (std::size_t i = 0; i < n.tags.size(); ++i) {
-        if (i) out.push_back(',');
-        append_json_string(out, n.tags[i]);
+    if (n.tag_count) {
+        bool first = true;
+        for_each_tag(n, [&](std::string_view t) {
+            if (!first) out.push_back(',');
+            first = false;
+            append_json_string(out, t);
+        });
     }
     out.push_back(']');
     if (n.creator != n.owner) {
@@ -110,9 +115,18 @@ void append_node_json(std::string& out, const Node& n) {
         out.append(",\"state\":");
         append_json_string(out, n.trashed ? "deleted" : to_string(n.state));
         out.append(",\"renditions\":");
-        out.append(n.renditions.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        // Stored as the compact JSON text nlohmann wrote (valid UTF-8): copied as it is.
+        if (n.renditions.empty())
+            out.append("[]");
+        else
+            out.append(n.renditions);
     }
     out.push_back('}');
+}
+
+void append_node_json(std::string& out, const Node& n) {
+    std::string tags, renditions;
+    append_node_json(out, view_of(n, tags, renditions));
 }
 
 } // namespace strata::metad

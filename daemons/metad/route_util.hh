@@ -9,6 +9,7 @@
 #include "node_json.hh"
 #include "routes.hh"
 
+#include <algorithm>
 #include <charconv>
 #include <ctime>
 #include <mutex>
@@ -93,6 +94,17 @@ inline std::string cursor_param(const http::Request& req) {
 }
 
 // {"items":[node...],"next_cursor":...} of a page, as text.
+// Closes a listing body opened with {"items":[ and its items.
+inline http::Response page_body_response(std::string out, std::string_view next_cursor) {
+    out.append("],\"next_cursor\":");
+    if (next_cursor.empty())
+        out.append("null");
+    else
+        append_json_string(out, auth::to_base64url(next_cursor));
+    out.push_back('}');
+    return json_text_response(200, std::move(out));
+}
+
 inline http::Response page_response(const MetaStore::Page& page) {
     std::string out = "{\"items\":[";
     out.reserve(page.nodes.size() * 320 + 64);
@@ -100,13 +112,22 @@ inline http::Response page_response(const MetaStore::Page& page) {
         if (i) out.push_back(',');
         append_node_json(out, page.nodes[i]);
     }
-    out.append("],\"next_cursor\":");
-    if (page.next_cursor.empty())
-        out.append("null");
-    else
-        append_json_string(out, auth::to_base64url(page.next_cursor));
-    out.push_back('}');
-    return json_text_response(200, std::move(out));
+    return page_body_response(std::move(out), page.next_cursor);
+}
+
+// A folder's page written straight from the stored records (the hottest listing: no Node
+// is built for it).
+inline http::Response children_response(MetaStore& store, Principal who, std::uint64_t folder,
+                                        std::string_view cursor, std::size_t limit) {
+    std::string out = "{\"items\":[";
+    out.reserve(std::min<std::size_t>(limit, 1000) * 450 + 64);
+    bool first = true;
+    std::string next = store.list_each(who, folder, cursor, limit, [&](const NodeView& n) {
+        if (!first) out.push_back(',');
+        first = false;
+        append_node_json(out, n);
+    });
+    return page_body_response(std::move(out), next);
 }
 
 // If-Match: "VERSION" -> the version (0 without the header); 400 when malformed.

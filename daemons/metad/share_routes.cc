@@ -178,7 +178,7 @@ void add_share_routes(http::Router& router, const std::shared_ptr<Context>& ctx)
         std::size_t limit = limit_param(req);
         std::string cursor = cursor_param(req);
         return guarded_store(
-            [&] { return page_response(ctx->store.list(who, path_id(req), cursor, limit)); });
+            [&] { return children_response(ctx->store, who, path_id(req), cursor, limit); });
     });
 }
 

@@ -26,9 +26,20 @@ struct MetaStore::Workers {
     FeedWorker feed_worker;
 };
 
-// Nodes are stored as JSON objects (node_codec.cc).
+// How nodes are stored (node_codec.cc): a compact binary record; records of earlier
+// releases are JSON objects.
 std::string encode_node(const Node& n);
 Node decode_node(std::string_view v);
+// Reads a binary record in place; false for a JSON one (decode_node reads those). Throws
+// std::runtime_error for a damaged record, like decode_node.
+bool view_node(std::string_view record, NodeView& out);
+// The node a view shows (copies its strings, parses its renditions).
+Node node_of(const NodeView& v);
+// A node's fields as a view (encoding its tags into tags_buf, dumping its renditions into
+// renditions_buf, which must outlive the view).
+NodeView view_of(const Node& n, std::string& tags_buf, std::string& renditions_buf);
+// Calls each(tag) for every tag of a view.
+void for_each_tag(const NodeView& v, const std::function<void(std::string_view)>& each);
 
 std::optional<Node> load_node(lmdb::Txn& t, const StoreDb& db, std::uint64_t id);
 void store_node(lmdb::Txn& t, const StoreDb& db, const Node& n);

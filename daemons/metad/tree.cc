@@ -255,28 +255,44 @@ Node MetaStore::stat_path(std::uint64_t caller, std::string_view path) {
 
 MetaStore::Page MetaStore::list(Principal who, std::uint64_t folder, std::string_view cursor,
                                 std::size_t limit) {
+    Page page;
+    page.next_cursor = list_each(who, folder, cursor, limit,
+                                 [&](const NodeView& v) { page.nodes.push_back(node_of(v)); });
+    return page;
+}
+
+std::string MetaStore::list_each(Principal who, std::uint64_t folder, std::string_view cursor,
+                                 std::size_t limit,
+                                 const std::function<void(const NodeView&)>& each) {
     return env_->read([&](lmdb::Txn& t) {
         auto a = resolve(t, *db_, who, folder, follows_in(t));
         if (!a || a->role == Role::none || a->in_trash) throw not_found();
         if (a->node.kind != NodeKind::folder)
             throw StoreError(400, "not_a_folder", "only folders have children");
-        Page page;
         std::string prefix = be64(folder);
         // The cursor is the folded name of the last entry returned: continue after it.
         std::string start = prefix + std::string(cursor);
         if (!cursor.empty()) start.push_back('\0');
         lmdb::Cursor c(t, db_->children);
+        std::size_t given = 0;
+        std::string_view last; // children key of the last node given
         for (auto [k, v] : c.from(start)) {
             if (k.substr(0, 8) != prefix) break;
-            if (page.nodes.size() == limit) {
-                page.next_cursor =
-                    std::string(page.nodes.empty() ? "" : fold_name(page.nodes.back().name));
-                break;
+            if (given == limit) return std::string(given ? last.substr(8) : std::string_view());
+            auto rec = t.get(db_->nodes, v);
+            if (!rec) continue;
+            NodeView view;
+            if (view_node(*rec, view)) {
+                each(view);
+            } else { // a record of an earlier release
+                Node n = decode_node(*rec);
+                std::string tags, renditions;
+                each(view_of(n, tags, renditions));
             }
-            auto n = t.get(db_->nodes, v);
-            if (n) page.nodes.push_back(decode_node(*n));
+            ++given;
+            last = k;
         }
-        return page;
+        return std::string();
     });
 }
 
