@@ -225,6 +225,8 @@ struct ContentServer::Conn {
                 sink->data(req.body);
                 return sink->finish();
             });
+        } else if (m.async) { // waited for inline, like blocking routes on this engine
+            r = call_async(*m.async, req);
         } else {
             r = guarded([&] { return (*m.handler)(req); });
         }

@@ -1,5 +1,8 @@
 #include "http/router.hh"
 
+#include <atomic>
+#include <future>
+
 #include <exception>
 
 namespace strata::http {
@@ -12,6 +15,38 @@ Response guarded(const std::function<Response()>& fn) {
     } catch (const std::exception& e) {
         return Response::error(500, "internal", e.what());
     }
+}
+
+struct Reply::Slot {
+    explicit Slot(Deliver d) : deliver(std::move(d)) {}
+    ~Slot() {
+        if (!answered.exchange(true))
+            deliver(Response::error(500, "internal", "the request was dropped unanswered"));
+    }
+    Deliver deliver;
+    std::atomic<bool> answered{false};
+};
+
+Reply::Reply(Deliver deliver) : slot_(std::make_shared<Slot>(std::move(deliver))) {}
+
+void Reply::operator()(Response response) const {
+    if (!slot_->answered.exchange(true)) slot_->deliver(std::move(response));
+}
+
+Response call_async(const AsyncHandler& handler, Request& request) {
+    std::promise<Response> answer;
+    std::future<Response> got = answer.get_future();
+    {
+        Reply reply([&answer](Response r) { answer.set_value(std::move(r)); });
+        try {
+            handler(request, reply);
+        } catch (const Error& e) {
+            reply(e.response());
+        } catch (const std::exception& e) {
+            reply(Response::error(500, "internal", e.what()));
+        }
+    }
+    return got.get();
 }
 
 namespace {
@@ -71,6 +106,11 @@ void Router::add_blocking(std::string method, std::string pattern, Handler handl
     routes_.back().blocking = true;
 }
 
+void Router::add_async(std::string method, std::string pattern, AsyncHandler handler) {
+    add(std::move(method), std::move(pattern), nullptr);
+    routes_.back().async = std::move(handler);
+}
+
 void Router::add_stream(std::string method, std::string pattern, StreamHandler handler,
                         std::uint64_t max_body_bytes, bool blocking_finish) {
     Route r{std::move(method), pattern,        {}, nullptr, std::move(handler),
@@ -99,6 +139,8 @@ RouteMatch Router::resolve(Request& request) const {
         if (route.stream) {
             m.stream = &route.stream;
             m.stream_max_body = route.stream_max_body;
+        } else if (route.async) {
+            m.async = &route.async;
         } else {
             m.handler = &route.handler;
         }
@@ -125,6 +167,7 @@ Response Router::dispatch(Request& request) const {
             return sink->finish();
         });
     }
+    if (m.async) return call_async(*m.async, request);
     return guarded([&] { return (*m.handler)(request); });
 }
 

@@ -29,10 +29,30 @@ public:
 // http::Error to answer at once (before any body byte is read).
 using StreamHandler = std::function<std::unique_ptr<BodySink>(Request&)>;
 
-// What a request resolved to: exactly one of handler, stream, or error is set.
+// The answer to an async route (Router::add_async): given once, later, from any thread.
+// Copies share one answer; only the first call counts. When the last copy goes unanswered
+// (a handler that lost it), the request gets a 500, so a client is never left hanging.
+class Reply {
+public:
+    using Deliver = std::function<void(Response)>;
+    explicit Reply(Deliver deliver);
+    void operator()(Response response) const;
+
+private:
+    struct Slot;
+    std::shared_ptr<Slot> slot_;
+};
+
+// Runs on the event loop with the whole request, starts the work and returns at once; the
+// work answers through the Reply when it is done (e.g. from a durable-commit thread). What
+// the handler throws is answered at once (http::Error's status, else 500).
+using AsyncHandler = std::function<void(Request&, Reply)>;
+
+// What a request resolved to: exactly one of handler, stream, async, or error is set.
 struct RouteMatch {
     const Handler* handler = nullptr;
     const StreamHandler* stream = nullptr;
+    const AsyncHandler* async = nullptr;
     const std::string* pattern = nullptr; // of the matched route (metrics labels)
     bool blocking = false;                // run the handler off the event loop
     std::uint64_t stream_max_body = 0;    // 0: the server's limit
@@ -41,6 +61,9 @@ struct RouteMatch {
 
 // Runs fn; http::Error becomes its response, any other exception a 500.
 Response guarded(const std::function<Response()>& fn);
+// Runs an async route's handler and waits for its answer (tests, fuzzers, the content
+// engine): only where nothing else must run meanwhile on the calling thread.
+Response call_async(const AsyncHandler& handler, Request& request);
 
 class Router {
 public:
@@ -60,6 +83,9 @@ public:
     void add_stream(std::string method, std::string pattern, StreamHandler handler,
                     std::uint64_t max_body_bytes = 0, bool blocking_finish = false);
 
+    // A route answered asynchronously (see AsyncHandler): the general server suspends the
+    // connection, the loop serves everyone else, and the Reply resumes it.
+    void add_async(std::string method, std::string pattern, AsyncHandler handler);
     // Resolves the route and fills request.params.
     RouteMatch resolve(Request& request) const;
 
@@ -76,6 +102,7 @@ private:
         StreamHandler stream;
         std::uint64_t stream_max_body = 0;
         bool blocking = false;
+        AsyncHandler async;
     };
     static bool match(const Route& route, const std::vector<std::string_view>& path,
                       std::map<std::string, std::string>& params);

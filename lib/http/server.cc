@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <sys/socket.h>
@@ -32,6 +33,7 @@ struct Pending {
     bool suspended = false;
     bool completed = false;        // MHD is done with the request (answered, or the client left)
     std::shared_ptr<Pending> self; // keeps this alive while a worker uses it
+    bool awaiting = false;         // an async route's Reply has not come back yet
     Server::Endpoint* endpoint = nullptr;
     Clock::time_point handler_started;
     std::uint64_t discarded = 0;
@@ -163,11 +165,22 @@ MHD_Result send(MHD_Connection* connection, const Response& response) {
 
 } // namespace
 
+// Where async routes' Replies land, from any thread, for the loop to resume their
+// connections. Shared with the Replies: once the endpoint closes, late ones are dropped.
+struct Mailbox {
+    std::mutex mu;
+    bool open = true;
+    uv_async_t* wake = nullptr;
+    std::vector<std::pair<std::shared_ptr<Pending>, Response>> replies;
+};
+
 struct Server::Endpoint {
     Server* server = nullptr;
     MHD_Daemon* mhd = nullptr;
     uv_poll_t poll{};
     uv_timer_t timer{};
+    uv_async_t wake{};
+    std::shared_ptr<Mailbox> mailbox = std::make_shared<Mailbox>();
     int open_handles = 0;
     int in_flight = 0; // offloaded handlers not yet back
     bool closed = false;
@@ -199,7 +212,8 @@ struct Server::Endpoint {
             return self->begin(connection, **holder, url, method, version);
         }
         Pending* pending = holder->get();
-        if (pending->self) return MHD_NO; // resumed by close() while its handler still runs
+        // Resumed by close() while its handler still runs (or its Reply is still to come).
+        if (pending->self || pending->awaiting) return MHD_NO;
         if (pending->offloaded) {         // resumed: the worker's answer is ready
             Response r = std::move(*pending->offloaded);
             pending->offloaded.reset();
@@ -211,6 +225,7 @@ struct Server::Endpoint {
             return ok ? MHD_YES : MHD_NO;
         }
         if (pending->route.blocking && !pending->failed) return self->offload(*holder);
+        if (pending->route.async && !pending->failed) return self->start_async(*holder);
         return self->finish(connection, *pending, self->end(*pending));
     }
 
@@ -253,6 +268,52 @@ struct Server::Endpoint {
             p->offloaded = Response::error(503, "unavailable", "cannot queue the request");
         }
         return MHD_YES;
+    }
+
+    // Runs an async route's handler on the loop; the connection waits suspended until its
+    // Reply comes back through the mailbox (on_wake).
+    MHD_Result start_async(const std::shared_ptr<Pending>& p) {
+        p->suspended = true;
+        p->awaiting = true;
+        p->handler_started = Clock::now();
+        MHD_suspend_connection(p->connection);
+        std::erase_if(offloads, [](const std::weak_ptr<Pending>& w) { return w.expired(); });
+        offloads.push_back(p);
+        http::Reply reply([mb = mailbox, p](Response r) {
+            std::lock_guard lock(mb->mu);
+            if (!mb->open) return; // the endpoint closed: its connections are gone
+            mb->replies.emplace_back(p, std::move(r));
+            uv_async_send(mb->wake);
+        });
+        try {
+            (*p->route.async)(p->request, reply);
+        } catch (const Error& e) {
+            reply(e.response());
+        } catch (const std::exception& e) {
+            reply(Response::error(500, "internal", e.what()));
+        }
+        return MHD_YES;
+    }
+
+    static void on_wake(uv_async_t* h) {
+        auto* self = static_cast<Endpoint*>(h->data);
+        std::vector<std::pair<std::shared_ptr<Pending>, Response>> replies;
+        {
+            std::lock_guard lock(self->mailbox->mu);
+            replies.swap(self->mailbox->replies);
+        }
+        bool resumed = false;
+        for (auto& [p, r] : replies) {
+            if (!p->awaiting) continue;
+            p->awaiting = false;
+            if (p->suspended && self->mhd && !p->completed) {
+                p->offloaded = std::move(r);
+                p->suspended = false;
+                MHD_resume_connection(p->connection);
+                resumed = true;
+            }
+        }
+        if (resumed) self->run();
     }
 
     MHD_Result begin(MHD_Connection* connection, Pending& p, const char* url, const char* method,
@@ -399,8 +460,14 @@ struct Server::Endpoint {
         mhd = nullptr;
         server = nullptr; // the Server may go before offloaded handlers come back
         closed = true;
+        {
+            std::lock_guard lock(mailbox->mu);
+            mailbox->open = false; // Replies from now on are dropped, not sent to `wake`
+            mailbox->replies.clear();
+        }
         uv_close(reinterpret_cast<uv_handle_t*>(&poll), on_closed);
         uv_close(reinterpret_cast<uv_handle_t*>(&timer), on_closed);
+        uv_close(reinterpret_cast<uv_handle_t*>(&wake), on_closed);
     }
 };
 
@@ -431,9 +498,12 @@ void Server::serve(int listen_fd) {
     }
     uv_poll_init(loop_, &ep->poll, info->epoll_fd);
     uv_timer_init(loop_, &ep->timer);
+    uv_async_init(loop_, &ep->wake, &Endpoint::on_wake);
     ep->poll.data = ep.get();
     ep->timer.data = ep.get();
-    ep->open_handles = 2;
+    ep->wake.data = ep.get();
+    ep->mailbox->wake = &ep->wake;
+    ep->open_handles = 3;
     uv_poll_start(&ep->poll, UV_READABLE, &Endpoint::on_poll);
     endpoints_.push_back(std::move(ep));
 }

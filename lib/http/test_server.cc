@@ -69,6 +69,8 @@ struct Fixture {
     std::string sock;
     int tcp_port = 0;
     std::atomic<int> observed{0};
+    std::mutex later_mu;
+    std::vector<std::thread> later; // async replies on their way (joined by ~Fixture)
 
     Fixture() {
         char tmpl[] = "/tmp/strata-http-test-XXXXXX";
@@ -93,6 +95,23 @@ struct Fixture {
             for (int i = 0; i < 500 && !g_release; ++i)
                 std::this_thread::sleep_for(std::chrono::milliseconds(10));
             return http::Response::text(200, "slept\n");
+        });
+        // Async: the Reply is kept and answered by another thread once g_release is set.
+        router.add_async("POST", "/later", [this](http::Request& req, http::Reply reply) {
+            std::string body = req.body;
+            std::lock_guard lk(later_mu);
+            later.emplace_back([reply, body] {
+                for (int i = 0; i < 500 && !g_release; ++i)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                reply(http::Response::text(201, "later: " + body + "\n"));
+                reply(http::Response::text(500, "a second answer is ignored\n"));
+            });
+        });
+        router.add_async("GET", "/dropped", [](http::Request&, http::Reply reply) {
+            std::thread([reply] {}).detach(); // the last copy dies unanswered
+        });
+        router.add_async("GET", "/refused", [](http::Request&, http::Reply) {
+            throw http::Error(409, "conflict", "refused at once");
         });
         router.get("/reader", [](http::Request&) {
             http::Response r;
@@ -134,6 +153,9 @@ struct Fixture {
     ~Fixture() {
         uv_async_send(&stop_async);
         thread.join();
+        g_release = true;
+        for (auto& t : later)
+            t.join(); // replying after the server stopped: dropped, no crash
         uv_loop_close(&loop);
         std::filesystem::remove_all(dir);
     }
@@ -426,6 +448,65 @@ Test(http_server, blocking_route_does_not_hold_the_loop) {
     cr_assert(starts(r, "HTTP/1.1 200"), "%s", r.c_str());
     close(slow);
     cr_assert_geq(g_fx->observed.load(), 3);
+}
+
+// An async route answers when its Reply is called, from another thread: the loop serves
+// others meanwhile, the connection goes on after it, and only the first answer counts. A
+// Reply dropped unanswered is a 500; a handler that throws is answered at once.
+Test(http_server, async_route_answers_when_its_reply_comes) {
+    int fd = connect_unix();
+    send_all(fd, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    for (int i = 0; i < 200; ++i) {
+        {
+            std::lock_guard lk(g_fx->later_mu);
+            if (!g_fx->later.empty()) break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    auto fast = exchange("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    cr_assert(starts(fast, "HTTP/1.1 200"), "served while the reply is pending: %s", fast.c_str());
+    cr_assert(!g_release);
+    g_release = true;
+    auto r = read_response(fd);
+    cr_assert(starts(r, "HTTP/1.1 201") && r.find("later: abc") != std::string::npos, "%s",
+              r.c_str());
+    send_all(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    r = read_response(fd);
+    cr_assert(starts(r, "HTTP/1.1 200"), "keep-alive after the async answer: %s", r.c_str());
+    close(fd);
+    auto dropped = exchange("GET /dropped HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    cr_assert(starts(dropped, "HTTP/1.1 500") && dropped.find("unanswered") != std::string::npos,
+              "%s", dropped.c_str());
+    auto refused = exchange("GET /refused HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    cr_assert(starts(refused, "HTTP/1.1 409") && refused.find("refused at once") != std::string::npos,
+              "%s", refused.c_str());
+    // Router::dispatch waits for the answer (tests, fuzzers).
+    http::Request req;
+    req.method = "GET";
+    req.path = "/refused";
+    cr_assert_eq(g_fx->router.dispatch(req).status, 409);
+    req.path = "/dropped";
+    cr_assert_eq(g_fx->router.dispatch(req).status, 500);
+}
+
+// Stopping the server while an async route waits for its Reply: closed, no crash, no hang;
+// the late Reply is dropped.
+Test(http_server, stop_while_an_async_reply_is_pending) {
+    int fd = connect_unix();
+    send_all(fd, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz");
+    for (int i = 0; i < 200; ++i) {
+        {
+            std::lock_guard lk(g_fx->later_mu);
+            if (!g_fx->later.empty()) break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    delete g_fx; // stops the server, then lets the reply go (after the server is gone)
+    g_fx = nullptr;
+    char buf[256];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    cr_assert(n <= 0, "closed unanswered");
+    close(fd);
 }
 
 // Stopping the server while a blocking handler runs neither crashes nor hangs: the

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <latch>
+#include <memory>
 #include <pthread.h>
 #include <stdexcept>
 #include <sys/resource.h>
@@ -71,6 +72,19 @@ void GroupCommit::submit(GroupOp& op) {
     if (--callers_ == 0 && stop_) done_cv_.notify_all();
 }
 
+void GroupCommit::enqueue(GroupOp* op) {
+    std::unique_ptr<GroupOp, void (*)(GroupOp*)> owned(op, [](GroupOp* o) { o->discard(); });
+    if (std::this_thread::get_id() == writer_.get_id())
+        throw std::logic_error("GroupCommit::submit: called from inside an op");
+    std::lock_guard lock(mu_);
+    if (stop_) throw std::logic_error("GroupCommit::submit: shutting down");
+    (tail_ ? tail_->next : head_) = op;
+    tail_ = op;
+    ++queued_;
+    owned.release();
+    work_cv_.notify_one();
+}
+
 void GroupCommit::writer_loop() {
     for (;;) {
         GroupOp* first = nullptr;
@@ -89,17 +103,30 @@ void GroupCommit::writer_loop() {
             queued_ -= n;
         }
         const bool committed = run_batch(first);
+        GroupOp* async_ops = nullptr; // the writer's own: completed outside the lock
+        GroupOp** async_tail = &async_ops;
         {
             std::lock_guard lock(mu_);
             if (committed) ++batches_;
             // Read next before done: a done op's caller may return and free it.
             for (GroupOp* op = first; op;) {
                 GroupOp* next = op->next;
-                op->done = true;
+                if (op->async) {
+                    op->next = nullptr;
+                    *async_tail = op;
+                    async_tail = &op->next;
+                } else {
+                    op->done = true;
+                }
                 op = next;
             }
         }
         done_cv_.notify_all();
+        while (async_ops) {
+            GroupOp* next = async_ops->next;
+            async_ops->complete();
+            async_ops = next;
+        }
     }
 }
 

@@ -43,12 +43,33 @@ namespace detail {
 class GroupOp {
 public:
     virtual void exec(Txn& txn) = 0; // runs fn once, keeps its result
-    std::exception_ptr error;        // set by the writer: fn's or the batch's failure
-    bool done = false;               // guarded by GroupCommit::mu_
-    GroupOp* next = nullptr;         // intrusive queue: the writer never allocates
+    // Async ops (submit()): called by the writer once the batch is over; deletes the op.
+    virtual void complete() noexcept {}
+    // Async ops refused by submit(): deletes the op without completing it.
+    virtual void discard() noexcept {}
+    std::exception_ptr error; // set by the writer: fn's or the batch's failure
+    bool done = false;        // guarded by GroupCommit::mu_
+    bool async = false;       // owned by the writer, completed by complete()
+    GroupOp* next = nullptr;  // intrusive queue: the writer never allocates for run()
 
 protected:
     ~GroupOp() = default;
+};
+
+template <class F, class D>
+class AsyncOp final : public GroupOp {
+public:
+    AsyncOp(F fn, D done) : fn_(std::move(fn)), done_(std::move(done)) { async = true; }
+    void exec(Txn& txn) override { fn_(txn); }
+    void complete() noexcept override {
+        done_(error);
+        delete this;
+    }
+    void discard() noexcept override { delete this; }
+
+private:
+    F fn_;
+    D done_;
 };
 
 template <class F, class R>
@@ -84,6 +105,16 @@ public:
     template <class F>
     std::invoke_result_t<F&, Txn&> run(F&& fn);
 
+    // Queues fn(Txn&) like run() without waiting: done(std::exception_ptr) runs on the writer
+    // thread once the batch is over, with nullptr when fn's changes are durable, else fn's
+    // or the batch's error. fn follows run()'s rules (it may run more than once) and keeps
+    // its results itself. done must not throw and must be quick (the next batch waits for
+    // it): hand the outcome to another thread. Ops of a batch complete in queue order. A
+    // thread holding a transaction may submit (nobody waits). Throws std::logic_error (and
+    // neither fn nor done runs) once the destructor started, and from inside an op.
+    template <class F, class D>
+    void submit(F fn, D done);
+
     // Batches committed so far (one fsync each); for metrics and tests.
     std::uint64_t batches() const noexcept;
     // Ops waiting for the writer to take them.
@@ -94,6 +125,7 @@ public:
 
 private:
     void submit(detail::GroupOp& op); // queues op and waits until it is done
+    void enqueue(detail::GroupOp* op); // queues an async op (the writer owns it)
     void writer_loop();
     bool run_batch(detail::GroupOp* first) noexcept; // true if committed
     bool try_batch(detail::GroupOp* first);          // false: map full, grow and retry
@@ -121,6 +153,11 @@ std::invoke_result_t<F&, Txn&> GroupCommit::run(F&& fn) {
     submit(op);
     if (op.error) std::rethrow_exception(op.error);
     return op.take();
+}
+
+template <class F, class D>
+void GroupCommit::submit(F fn, D done) {
+    enqueue(new detail::AsyncOp<F, D>(std::move(fn), std::move(done)));
 }
 
 } // namespace strata::lmdb

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -395,4 +396,74 @@ Test(group_commit, writer_thread_is_named_and_takes_its_nice_value) {
     Dbi dbi = env.open_dbi("");
     gc.run([&](Txn& t) { t.put(dbi, "k", "v"); });
     cr_assert(env.read([&](Txn& t) { return t.get(dbi, "k").has_value(); }));
+}
+
+// submit(): the op joins a batch like run()'s, and done learns its fate on the writer thread
+// once the batch is over: committed (nullptr, the write visible), or its own exception (only
+// its write rolled back). Queued async ops are completed by the destructor too.
+Test(group_commit, submitted_ops_complete_after_their_batch) {
+    Env env(g_dir);
+    Dbi db = env.open_dbi("t");
+    auto gc = std::make_unique<GroupCommit>(env);
+    struct Outcome {
+        std::atomic<int> state{0}; // 0: pending, 1: committed, 2: failed
+        std::atomic<bool> visible{false}, on_writer{false};
+    };
+    std::vector<Outcome> out(4);
+    std::thread::id caller = std::this_thread::get_id();
+    std::vector<int> order;
+    std::mutex order_mu;
+    {
+        Blocker blocker(*gc, db); // the four ops below queue up and share one batch
+        for (int i = 0; i < 4; ++i)
+            gc->submit(
+                [&, i](Txn& t) {
+                    t.put(db, key(1, i), "v");
+                    if (i == 2) throw Custom{i};
+                },
+                [&, i](std::exception_ptr e) {
+                    {
+                        std::lock_guard lk(order_mu);
+                        order.push_back(i);
+                    }
+                    out[i].on_writer = std::this_thread::get_id() != caller;
+                    out[i].visible =
+                        env.read([&](Txn& t) { return t.get(db, key(1, i)).has_value(); });
+                    try {
+                        if (e) std::rethrow_exception(e);
+                        out[i].state = 1;
+                    } catch (const Custom& c) {
+                        out[i].state = c.code == i ? 2 : 3;
+                    } catch (...) {
+                        out[i].state = 3;
+                    }
+                });
+        cr_assert_eq(gc->queued(), 4u, "submit does not wait");
+        for (auto& o : out)
+            cr_assert_eq(o.state.load(), 0, "nothing completes before the batch");
+        blocker.release();
+    }
+    cr_assert(eventually([&] {
+        for (auto& o : out)
+            if (o.state == 0) return false;
+        return true;
+    }));
+    for (int i = 0; i < 4; ++i) {
+        cr_expect_eq(out[i].state.load(), i == 2 ? 2 : 1, "op %d", i);
+        cr_expect_eq(out[i].visible.load(), i != 2, "op %d: durable before done", i);
+        cr_expect(out[i].on_writer.load(), "done runs on the writer thread");
+    }
+    cr_expect(order == (std::vector<int>{0, 1, 2, 3}), "in queue order");
+    // Queued when the destructor starts: still committed and completed.
+    std::atomic<int> late{0};
+    {
+        Blocker blocker(*gc, db);
+        for (int i = 0; i < 3; ++i)
+            gc->submit([&, i](Txn& t) { t.put(db, key(2, i), "v"); },
+                       [&](std::exception_ptr e) { late += e ? 100 : 1; });
+        blocker.release();
+        gc.reset();
+    }
+    cr_assert_eq(late.load(), 3);
+    cr_assert_eq(env.read([&](Txn& t) { return t.get(db, key(2, 2)).has_value(); }), true);
 }
