@@ -385,7 +385,9 @@ void add_tree_routes(http::Router& router, const std::shared_ptr<Context>& ctx, 
             return children_response(ctx->store, Principal{caller}, path_id(req), cursor, limit);
         });
     });
-    router.add_blocking("PATCH", "/v1/nodes/{id}", [ctx](http::Request& req) {
+    // Parsed on the loop; the write joins the next group commit and answers from there, so
+    // no thread waits for the fsync.
+    router.add_async("PATCH", "/v1/nodes/{id}", [ctx](http::Request& req, http::Reply reply) {
         std::uint64_t caller = ctx->caller(req, "files:write");
         auto j = body_object(req);
         std::optional<std::string> name;
@@ -398,9 +400,13 @@ void add_tree_routes(http::Router& router, const std::shared_ptr<Context>& ctx, 
         }
         if (j.contains("tags")) tags = string_list(j, "tags");
         std::uint64_t if_match = if_match_param(req);
-        return guarded_store([&] {
-            return node_response(
-                200, ctx->store.update(caller, path_id(req), name, parent, if_match, tags));
+        guarded_store([&] {
+            ctx->store.update_async(caller, path_id(req), name, parent, if_match, tags,
+                                    [reply](Node n, std::exception_ptr e) {
+                                        reply(
+                                            async_answer(e, [&] { return node_response(200, n); }));
+                                    });
+            return http::Response();
         });
     });
     router.add_blocking("DELETE", "/v1/nodes/{id}", [ctx](http::Request& req) {

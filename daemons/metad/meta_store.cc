@@ -103,6 +103,19 @@ MetaStore::MetaStore(const std::filesystem::path& dir, StoreOptions options)
     fail_stale_uploads();
 }
 
+std::exception_ptr MetaStore::store_error_of(std::exception_ptr e) {
+    if (!e) return e;
+    try {
+        std::rethrow_exception(e);
+    } catch (const lmdb::Error& le) {
+        if (le.code() == MDB_MAP_FULL)
+            return std::make_exception_ptr(StoreError(
+                507, "insufficient_storage", "the metadata store is full (meta.max_map_bytes)"));
+    } catch (...) {
+    }
+    return e;
+}
+
 int MetaStore::commit_nice_error() const noexcept {
     return group_->nice_error();
 }

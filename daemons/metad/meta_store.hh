@@ -258,6 +258,13 @@ public:
     Node update(std::uint64_t caller, std::uint64_t id, std::optional<std::string> name,
                 std::optional<std::uint64_t> parent, std::uint64_t if_match,
                 std::optional<std::vector<std::string>> tags = std::nullopt);
+    // Writes that do not wait: done(node, error) runs on the commit thread once the change is
+    // durable (error nullptr) or refused (StoreError, ...; node then means nothing). done must
+    // be quick and must not throw. Input errors found before the write throw at once.
+    using NodeDone = std::function<void(Node, std::exception_ptr)>;
+    void update_async(std::uint64_t caller, std::uint64_t id, std::optional<std::string> name,
+                      std::optional<std::uint64_t> parent, std::uint64_t if_match,
+                      std::optional<std::vector<std::string>> tags, NodeDone done);
     // One-shot uploads: a placeholder file in state "uploading" holds the name while the body
     // streams in; finish_upload fills in the content (and emits file.created), abort_upload
     // removes it. Placeholders left by a crash are marked "failed" when the store opens.
@@ -332,12 +339,23 @@ private:
     auto write(F&& fn) {
         try {
             return group_->run(std::forward<F>(fn));
-        } catch (const lmdb::Error& e) {
-            if (e.code() != MDB_MAP_FULL) throw;
-            throw StoreError(507, "insufficient_storage",
-                             "the metadata store is full (meta.max_map_bytes)");
+        } catch (...) {
+            std::rethrow_exception(store_error_of(std::current_exception()));
         }
     }
+    // write() without waiting: done(error) on the commit thread (errors as write() throws them).
+    template <class F>
+    void write_async(F fn, std::function<void(std::exception_ptr)> done) {
+        group_->submit(std::move(fn), [this, done = std::move(done)](std::exception_ptr e) {
+            if (!e) wake_workers();
+            done(store_error_of(e));
+        });
+    }
+    static std::exception_ptr store_error_of(std::exception_ptr e);
+    Node update_in(lmdb::Txn& t, std::uint64_t caller, std::uint64_t id,
+                   const std::optional<std::string>& name,
+                   const std::optional<std::uint64_t>& parent, std::uint64_t if_match,
+                   const std::optional<std::vector<std::string>>& tags);
     void reindex(lmdb::Txn& t, const Node& n);
     void fail_stale_uploads();
     // The feed entry for a file that followers or a public link can see (if any).

@@ -191,6 +191,18 @@ http::Response guarded_store(F&& fn) {
     }
 }
 
+// The answer of an async write: its error in the error shape, else ok(). Never throws, so
+// it may run on the commit thread.
+template <class F>
+http::Response async_answer(std::exception_ptr error, F&& ok) {
+    return http::guarded([&] {
+        return guarded_store([&]() -> http::Response {
+            if (error) std::rethrow_exception(error);
+            return ok();
+        });
+    });
+}
+
 struct Context {
     Context(MetaStore& s, AuthOptions a) : store(s), auth(std::move(a)) {}
 

@@ -301,55 +301,72 @@ Node MetaStore::update(std::uint64_t caller, std::uint64_t id, std::optional<std
                        std::optional<std::vector<std::string>> tags) {
     if (name) check_name(*name);
     if (tags) check_tags(*tags);
-    Node out = write([&](lmdb::Txn& t) {
-        auto follows = follows_in(t);
-        auto a = resolve(t, *db_, Principal{caller}, id, follows);
-        if (!a || a->role == Role::none || a->in_trash) throw not_found();
-        if (a->role < Role::write) throw forbidden("this is shared with you read-only");
-        Node n = a->node;
-        if (if_match && n.version != if_match)
-            throw StoreError(412, "version_mismatch",
-                             "the node is at version " + std::to_string(n.version));
-        std::uint64_t new_parent = parent.value_or(n.parent);
-        std::string new_name = name.value_or(n.name);
-        if (n.parent == 0 && (new_parent != 0 || new_name != n.name))
-            throw StoreError(400, "invalid_move", "a root folder stays put and keeps its name");
-        if (new_parent != n.parent) {
-            Access p = writable_folder(t, *db_, caller, new_parent, follows, false);
-            if (p.node.owner != n.owner)
-                throw StoreError(400, "cross_owner", "files move only within one owner's tree");
-            // No cycles: the new parent must not be the node or one of its descendants.
-            for (std::uint64_t up = new_parent; up != 0;) {
-                if (up == id)
-                    throw StoreError(400, "invalid_move", "cannot move a folder into itself");
-                auto un = load_node(t, *db_, up);
-                if (!un) break;
-                up = un->parent;
-            }
-        }
-        bool moved = new_parent != n.parent || new_name != n.name;
-        std::string old_key = child_key(n.parent, n.name);
-        std::string new_key = child_key(new_parent, new_name);
-        if (old_key != new_key) {
-            if (!t.insert(db_->children, new_key, be64(id)))
-                throw StoreError(409, "name_taken", "\"" + new_name + "\" already exists there");
-            t.del(db_->children, old_key);
-        }
-        n.parent = new_parent;
-        n.name = new_name;
-        if (tags) n.tags = *tags;
-        ++n.version;
-        n.modified = now_ms();
-        store_node(t, *db_, n);
-        if (moved && n.kind == NodeKind::folder)
-            reindex(t, n);
-        else
-            search_->put(t, doc_of(n, folder_path(t, *db_, n.parent)));
-        emit(t, n.kind == NodeKind::file ? "file.updated" : "folder.updated", n, caller);
-        return n;
-    });
+    Node out =
+        write([&](lmdb::Txn& t) { return update_in(t, caller, id, name, parent, if_match, tags); });
     wake_workers();
     return out;
+}
+
+void MetaStore::update_async(std::uint64_t caller, std::uint64_t id,
+                             std::optional<std::string> name, std::optional<std::uint64_t> parent,
+                             std::uint64_t if_match, std::optional<std::vector<std::string>> tags,
+                             NodeDone done) {
+    if (name) check_name(*name);
+    if (tags) check_tags(*tags);
+    auto out = std::make_shared<Node>();
+    write_async(
+        [=, this](lmdb::Txn& t) { *out = update_in(t, caller, id, name, parent, if_match, tags); },
+        [out, done = std::move(done)](std::exception_ptr e) { done(std::move(*out), e); });
+}
+
+Node MetaStore::update_in(lmdb::Txn& t, std::uint64_t caller, std::uint64_t id,
+                          const std::optional<std::string>& name,
+                          const std::optional<std::uint64_t>& parent, std::uint64_t if_match,
+                          const std::optional<std::vector<std::string>>& tags) {
+    auto follows = follows_in(t);
+    auto a = resolve(t, *db_, Principal{caller}, id, follows);
+    if (!a || a->role == Role::none || a->in_trash) throw not_found();
+    if (a->role < Role::write) throw forbidden("this is shared with you read-only");
+    Node n = a->node;
+    if (if_match && n.version != if_match)
+        throw StoreError(412, "version_mismatch",
+                         "the node is at version " + std::to_string(n.version));
+    std::uint64_t new_parent = parent.value_or(n.parent);
+    std::string new_name = name.value_or(n.name);
+    if (n.parent == 0 && (new_parent != 0 || new_name != n.name))
+        throw StoreError(400, "invalid_move", "a root folder stays put and keeps its name");
+    if (new_parent != n.parent) {
+        Access p = writable_folder(t, *db_, caller, new_parent, follows, false);
+        if (p.node.owner != n.owner)
+            throw StoreError(400, "cross_owner", "files move only within one owner's tree");
+        // No cycles: the new parent must not be the node or one of its descendants.
+        for (std::uint64_t up = new_parent; up != 0;) {
+            if (up == id) throw StoreError(400, "invalid_move", "cannot move a folder into itself");
+            auto un = load_node(t, *db_, up);
+            if (!un) break;
+            up = un->parent;
+        }
+    }
+    bool moved = new_parent != n.parent || new_name != n.name;
+    std::string old_key = child_key(n.parent, n.name);
+    std::string new_key = child_key(new_parent, new_name);
+    if (old_key != new_key) {
+        if (!t.insert(db_->children, new_key, be64(id)))
+            throw StoreError(409, "name_taken", "\"" + new_name + "\" already exists there");
+        t.del(db_->children, old_key);
+    }
+    n.parent = new_parent;
+    n.name = new_name;
+    if (tags) n.tags = *tags;
+    ++n.version;
+    n.modified = now_ms();
+    store_node(t, *db_, n);
+    if (moved && n.kind == NodeKind::folder)
+        reindex(t, n);
+    else
+        search_->put(t, doc_of(n, folder_path(t, *db_, n.parent)));
+    emit(t, n.kind == NodeKind::file ? "file.updated" : "folder.updated", n, caller);
+    return n;
 }
 
 Node MetaStore::set_file_state(std::uint64_t id, FileState state, const json& renditions) {

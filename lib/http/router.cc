@@ -1,9 +1,8 @@
 #include "http/router.hh"
 
 #include <atomic>
-#include <future>
-
 #include <exception>
+#include <future>
 
 namespace strata::http {
 

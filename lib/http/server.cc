@@ -214,7 +214,7 @@ struct Server::Endpoint {
         Pending* pending = holder->get();
         // Resumed by close() while its handler still runs (or its Reply is still to come).
         if (pending->self || pending->awaiting) return MHD_NO;
-        if (pending->offloaded) {         // resumed: the worker's answer is ready
+        if (pending->offloaded) { // resumed: the worker's answer is ready
             Response r = std::move(*pending->offloaded);
             pending->offloaded.reset();
             return self->finish(connection, *pending, r);

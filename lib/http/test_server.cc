@@ -478,7 +478,8 @@ Test(http_server, async_route_answers_when_its_reply_comes) {
     cr_assert(starts(dropped, "HTTP/1.1 500") && dropped.find("unanswered") != std::string::npos,
               "%s", dropped.c_str());
     auto refused = exchange("GET /refused HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    cr_assert(starts(refused, "HTTP/1.1 409") && refused.find("refused at once") != std::string::npos,
+    cr_assert(starts(refused, "HTTP/1.1 409") &&
+                  refused.find("refused at once") != std::string::npos,
               "%s", refused.c_str());
     // Router::dispatch waits for the answer (tests, fuzzers).
     http::Request req;

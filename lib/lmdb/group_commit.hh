@@ -124,7 +124,7 @@ public:
     int nice_error() const noexcept { return nice_error_; }
 
 private:
-    void submit(detail::GroupOp& op); // queues op and waits until it is done
+    void submit(detail::GroupOp& op);  // queues op and waits until it is done
     void enqueue(detail::GroupOp* op); // queues an async op (the writer owns it)
     void writer_loop();
     bool run_batch(detail::GroupOp* first) noexcept; // true if committed
