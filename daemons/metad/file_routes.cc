@@ -76,27 +76,6 @@ http_client::Client& blockd_of(const FileOptions& fo) {
     return *fo.blockd;
 }
 
-std::vector<std::string> missing_blocks(const FileOptions& fo,
-                                        const std::vector<std::string>& blocks) {
-    std::vector<std::string> missing;
-    for (std::size_t i = 0; i < blocks.size(); i += kMissingQueryMax) {
-        std::vector<std::string> part(blocks.begin() + static_cast<std::ptrdiff_t>(i),
-                                      blocks.begin() + static_cast<std::ptrdiff_t>(std::min(
-                                                           blocks.size(), i + kMissingQueryMax)));
-        http_client::Response r;
-        try {
-            r = blockd_of(fo).post_json("/v1/blocks/missing", {{"blocks", part}});
-        } catch (const http_client::Error& e) {
-            throw http::Error(502, "blockd_unavailable", std::string("blockd: ") + e.what());
-        }
-        if (r.status != 200) throw blockd_error(r, "checking blocks");
-        const json answer = r.json(); // kept: the loop must not range over a temporary
-        for (const auto& h : answer.at("missing"))
-            missing.push_back(h.get<std::string>());
-    }
-    return missing;
-}
-
 // What blockd says of the content: verified (hash, type, malware scan) and its manifest
 // stored. Cached per (blocks, declared type): content is immutable.
 struct Verdict {
@@ -165,54 +144,153 @@ void check_parent(Context& ctx, std::uint64_t caller, std::uint64_t parent) {
 }
 
 // The commit protocol: blockd lists missing blocks (the client uploads them and commits
-// again), verifies the rest and stores the manifest; metad records the file.
-http::Response commit(Context& ctx, const FileOptions& fo, const http::Request& req) {
-    std::uint64_t caller = ctx.caller(req, "files:write");
-    CommitRequest c = parse_commit(req);
-    return guarded_store([&]() -> http::Response {
-        check_name(c.file.name);
-        check_parent(ctx, caller, c.file.parent);
+// again), verifies the rest and stores the manifest; metad records the file. No thread
+// waits: blockd is asked from the loop (AsyncClient), the record joins the group commit,
+// and the answer leaves from the commit thread.
+class CommitFlow : public std::enable_shared_from_this<CommitFlow> {
+public:
+    CommitFlow(std::shared_ptr<Context> ctx, const FileOptions& fo, std::uint64_t caller,
+               CommitRequest c, http::Reply reply)
+        : ctx_(std::move(ctx)), fo_(fo), caller_(caller), c_(std::move(c)),
+          reply_(std::move(reply)) {
         std::string key;
-        for (const auto& b : c.blocks)
+        for (const auto& b : c_.blocks)
             key += b + "\n";
-        key = sha256_hex(key + c.type);
-        auto missing = missing_blocks(fo, c.blocks);
-        if (!missing.empty()) return missing_response(missing);
-        Verified v;
-        auto cached = ctx.store.verified(key);
-        if (cached) {
-            v = *cached;
-        } else {
-            json body = {{"blocks", c.blocks}, {"manifest", true}};
-            if (!c.type.empty()) body["type"] = c.type;
-            http_client::Response r;
-            try {
-                r = blockd_of(fo).post_json("/v1/verify", body, fo.verify_timeout);
-            } catch (const http_client::Error& e) {
-                throw http::Error(502, "blockd_unavailable", std::string("blockd: ") + e.what());
-            }
-            if (r.status == 404) { // a block went between the two calls (GC)
-                auto again = missing_blocks(fo, c.blocks);
-                if (!again.empty()) return missing_response(again);
-            }
-            if (r.status != 200) throw blockd_error(r, "verifying");
-            v = verified_of(r);
+        key_ = sha256_hex(key + c_.type);
+    }
+
+    void start() { check_missing(false); }
+
+private:
+    http_client::AsyncClient& blockd() {
+        if (!fo_.blockd_async)
+            throw http::Error(503, "blockd_not_configured",
+                              "file commits need blockd.socket (see metad.conf(5))");
+        return *fo_.blockd_async;
+    }
+
+    // Runs one step of the flow (on the loop); what it throws is the answer.
+    template <class F>
+    void step(F&& fn) {
+        try {
+            fn();
+        } catch (...) {
+            reply_(async_answer(std::current_exception(), [] { return http::Response(); }));
         }
-        if (c.size && *c.size != v.size)
+    }
+
+    static void check_transport(const http_client::Result& r) {
+        if (r.error)
+            throw http::Error(502, "blockd_unavailable", std::string("blockd: ") + r.error->what());
+    }
+
+    template <class F>
+    static auto guarded_read(F&& fn) {
+        try {
+            return fn();
+        } catch (const StoreError& e) {
+            throw http::Error(e.status(), e.code(), e.what());
+        }
+    }
+
+    // again: after a verify that found a block gone (GC between the two calls).
+    void check_missing(bool again) {
+        again_ = again;
+        missing_.clear();
+        next_ = 0;
+        ask_missing();
+    }
+
+    void ask_missing() {
+        if (next_ >= c_.blocks.size()) return after_missing();
+        auto from = c_.blocks.begin() + static_cast<std::ptrdiff_t>(next_);
+        std::size_t n = std::min(c_.blocks.size() - next_, kMissingQueryMax);
+        json part = {
+            {"blocks", std::vector<std::string>(from, from + static_cast<std::ptrdiff_t>(n))}};
+        next_ += n;
+        blockd().post_json("/v1/blocks/missing", part, [self = shared_from_this()](auto r) {
+            self->step([&] {
+                check_transport(r);
+                if (r.response.status != 200) throw blockd_error(r.response, "checking blocks");
+                const json answer = r.response.json();
+                for (const auto& h : answer.at("missing"))
+                    self->missing_.push_back(h.template get<std::string>());
+                self->ask_missing();
+            });
+        });
+    }
+
+    void after_missing() {
+        if (!missing_.empty()) return reply_(missing_response(missing_));
+        if (again_) throw blockd_error(verify_answer_, "verifying"); // a 404 of nothing gone
+        if (auto cached = guarded_read([&] { return ctx_->store.verified(key_); }))
+            return record(*cached, false);
+        json body = {{"blocks", c_.blocks}, {"manifest", true}};
+        if (!c_.type.empty()) body["type"] = c_.type;
+        http_client::Request req;
+        req.method = "POST";
+        req.path = "/v1/verify";
+        req.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
+        req.body = body.dump();
+        req.timeout = fo_.verify_timeout;
+        blockd().request(std::move(req), [self = shared_from_this()](http_client::Result r) {
+            self->step([&] {
+                check_transport(r);
+                if (r.response.status == 404) { // a block went between the two calls (GC)
+                    self->verify_answer_ = std::move(r.response);
+                    return self->check_missing(true);
+                }
+                if (r.response.status != 200) throw blockd_error(r.response, "verifying");
+                self->record(verified_of(r.response), true);
+            });
+        });
+    }
+
+    void record(const Verified& v, bool fresh) {
+        if (c_.size && *c_.size != v.size)
             throw http::Error(400, "size_mismatch",
                               "the blocks hold " + std::to_string(v.size) + " bytes, not " +
-                                  std::to_string(*c.size));
-        if (!c.sha256.empty() && c.sha256 != v.sha256)
+                                  std::to_string(*c_.size));
+        if (!c_.sha256.empty() && c_.sha256 != v.sha256)
             throw http::Error(400, "hash_mismatch", "the content's SHA-256 is " + v.sha256);
-        FileCommit f = c.file;
+        FileCommit f = c_.file;
         f.size = v.size;
         f.sha256 = v.sha256;
-        f.media_type = c.type.empty() ? v.media_type : c.type;
+        f.media_type = c_.type.empty() ? v.media_type : c_.type;
         f.manifest = v.manifest;
         f.scan = v.scan;
-        if (!cached) f.verified_key = key;
-        return node_response(201, ctx.store.commit_file(caller, f), Role::owner);
+        if (fresh) f.verified_key = key_;
+        guarded_read([&] {
+            ctx_->store.commit_file_async(
+                caller_, std::move(f), [reply = reply_](Node n, std::exception_ptr e) {
+                    reply(async_answer(e, [&] { return node_response(201, n, Role::owner); }));
+                });
+            return 0;
+        });
+    }
+
+    std::shared_ptr<Context> ctx_;
+    const FileOptions& fo_;
+    std::uint64_t caller_;
+    CommitRequest c_;
+    http::Reply reply_;
+    std::string key_;
+    std::vector<std::string> missing_;
+    std::size_t next_ = 0;
+    bool again_ = false;
+    http_client::Response verify_answer_;
+};
+
+void commit(const std::shared_ptr<Context>& ctx, const FileOptions& fo, http::Request& req,
+            http::Reply reply) {
+    std::uint64_t caller = ctx->caller(req, "files:write");
+    CommitRequest c = parse_commit(req);
+    guarded_store([&] {
+        check_name(c.file.name);
+        check_parent(*ctx, caller, c.file.parent);
+        return http::Response();
     });
+    std::make_shared<CommitFlow>(ctx, fo, caller, std::move(c), std::move(reply))->start();
 }
 
 // One-shot upload: the body goes to an unlinked spool file (O_TMPFILE) as it arrives, then,
@@ -332,9 +410,9 @@ void add_tree_routes(http::Router& router, const std::shared_ptr<Context>& ctx, 
                 201, ctx->store.create_folder(caller, *parent, string_field(j, "name")));
         });
     });
-    // blockd calls (verification reads the whole content) and the commit: off the loop.
-    router.add_blocking("POST", "/v1/files",
-                        [ctx, fo](http::Request& req) { return commit(*ctx, *fo, req); });
+    router.add_async("POST", "/v1/files", [ctx, fo](http::Request& req, http::Reply reply) {
+        commit(ctx, *fo, req, std::move(reply));
+    });
     router.add_stream(
         "POST", "/v1/upload",
         [ctx, fo](http::Request& req) -> std::unique_ptr<http::BodySink> {

@@ -23,6 +23,7 @@
 #pragma once
 
 #include "http/router.hh"
+#include "http_client/async_client.hh"
 #include "http_client/client.hh"
 #include "route_util.hh"
 
@@ -34,6 +35,9 @@ namespace strata::metad {
 
 struct FileOptions {
     std::shared_ptr<http_client::Client> blockd; // null: commits and uploads answer 503
+    // The same blockd on the daemon's loop, for commits (null: commits answer 503). Owned by
+    // main, which destroys it when the loop stops.
+    http_client::AsyncClient* blockd_async = nullptr;
     std::uint64_t max_upload_bytes = std::uint64_t{16} << 30;
     std::filesystem::path spool_dir; // one-shot uploads wait here (unlinked files)
     std::chrono::seconds verify_timeout{600};

@@ -27,6 +27,8 @@ namespace {
 using namespace strata;
 
 std::unique_ptr<metad::MetaStore> g_store;
+// blockd on the loop, for commits; destroyed when the loop stops (stop()).
+std::unique_ptr<http_client::AsyncClient> g_blockd_async;
 
 // "NAME TARGET [TYPE-PREFIX...]" -> a sink; throws std::invalid_argument.
 metad::EventSink parse_sink(const std::string& spec) {
@@ -156,6 +158,9 @@ void start(daemon::Runtime& rt) {
                                                                        : auth::interactive_cost();
     metad::FileOptions files;
     files.blockd = std::make_shared<http_client::Client>(cfg.string("blockd.socket"));
+    g_blockd_async =
+        std::make_unique<http_client::AsyncClient>(rt.loop(), cfg.string("blockd.socket"));
+    files.blockd_async = g_blockd_async.get();
     files.verify_timeout = std::chrono::seconds(cfg.integer("blockd.verify_timeout_seconds"));
     files.max_upload_bytes = static_cast<std::uint64_t>(cfg.integer("files.max_upload_bytes"));
     files.spool_dir = rt.state_dir()->path() + "/uploads";
@@ -169,8 +174,9 @@ void start(daemon::Runtime& rt) {
 } // namespace
 
 int main(int argc, char** argv) {
-    // Writes wait on the thread pool for their group commit: enough threads that many
-    // clients' writes share one fsync (libuv reads this before its pool starts).
+    // Writes that still wait on the thread pool for their group commit (trash, shares,
+    // uploads...): enough threads that many clients' writes share one fsync (libuv reads
+    // this before its pool starts).
     setenv("UV_THREADPOOL_SIZE", "64", 0);
     static const daemon::Spec spec{
         .name = "metad",
@@ -178,6 +184,7 @@ int main(int argc, char** argv) {
         .state_dir = "/var/lib/strata/meta",
         .extend_schema = extend_schema,
         .start = start,
+        .stop = [](daemon::Runtime&) { g_blockd_async.reset(); },
         // Control requests are small JSON; one-shot uploads stream through in 32 KiB reads.
         .http_body_buffer_bytes = 32 * 1024,
     };

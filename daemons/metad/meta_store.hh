@@ -262,6 +262,7 @@ public:
     // durable (error nullptr) or refused (StoreError, ...; node then means nothing). done must
     // be quick and must not throw. Input errors found before the write throw at once.
     using NodeDone = std::function<void(Node, std::exception_ptr)>;
+    void commit_file_async(std::uint64_t caller, FileCommit file, NodeDone done);
     void update_async(std::uint64_t caller, std::uint64_t id, std::optional<std::string> name,
                       std::optional<std::uint64_t> parent, std::uint64_t if_match,
                       std::optional<std::vector<std::string>> tags, NodeDone done);
@@ -352,6 +353,8 @@ private:
         });
     }
     static std::exception_ptr store_error_of(std::exception_ptr e);
+    Node new_file(std::uint64_t caller, const FileCommit& f); // checks f, gives it an id
+    void commit_in(lmdb::Txn& t, std::uint64_t caller, const FileCommit& f, Node& n);
     Node update_in(lmdb::Txn& t, std::uint64_t caller, std::uint64_t id,
                    const std::optional<std::string>& name,
                    const std::optional<std::uint64_t>& parent, std::uint64_t if_match,

@@ -160,7 +160,7 @@ Node MetaStore::create_folder(std::uint64_t caller, std::uint64_t parent, std::s
     return n;
 }
 
-Node MetaStore::commit_file(std::uint64_t caller, const FileCommit& f) {
+Node MetaStore::new_file(std::uint64_t caller, const FileCommit& f) {
     check_name(f.name);
     check_tags(f.tags);
     Node n;
@@ -177,28 +177,41 @@ Node MetaStore::commit_file(std::uint64_t caller, const FileCommit& f) {
     n.manifest = f.manifest;
     n.state = media_type_matches(options_.process_types, f.media_type) ? FileState::processing
                                                                        : FileState::ready;
-    write([&](lmdb::Txn& t) {
-        Access p = writable_folder(t, *db_, caller, f.parent, follows_in(t), true);
-        n.owner = p.node.owner;
-        if (!t.insert(db_->children, child_key(f.parent, n.name), be64(n.id)))
-            throw StoreError(409, "name_taken", "\"" + n.name + "\" already exists there");
-        store_node(t, *db_, n);
-        search_->put(t, doc_of(n, folder_path(t, *db_, f.parent)));
-        if (!f.verified_key.empty())
-            t.put(db_->verified, f.verified_key,
-                  json{{"size", f.size},
-                       {"sha256", f.sha256},
-                       {"type", f.media_type},
-                       {"manifest", f.manifest},
-                       {"scan", f.scan}}
-                      .dump());
-        record_last_id(t, *db_, n.id);
-        emit(t, "file.created", n, caller);
-        if (n.state == FileState::ready) emit(t, "file.ready", n, caller);
-        publish_if_visible(t, n, p.followers, p.public_link);
-    });
+    return n;
+}
+
+void MetaStore::commit_in(lmdb::Txn& t, std::uint64_t caller, const FileCommit& f, Node& n) {
+    Access p = writable_folder(t, *db_, caller, f.parent, follows_in(t), true);
+    n.owner = p.node.owner;
+    if (!t.insert(db_->children, child_key(f.parent, n.name), be64(n.id)))
+        throw StoreError(409, "name_taken", "\"" + n.name + "\" already exists there");
+    store_node(t, *db_, n);
+    search_->put(t, doc_of(n, folder_path(t, *db_, f.parent)));
+    if (!f.verified_key.empty())
+        t.put(db_->verified, f.verified_key,
+              json{{"size", f.size},
+                   {"sha256", f.sha256},
+                   {"type", f.media_type},
+                   {"manifest", f.manifest},
+                   {"scan", f.scan}}
+                  .dump());
+    record_last_id(t, *db_, n.id);
+    emit(t, "file.created", n, caller);
+    if (n.state == FileState::ready) emit(t, "file.ready", n, caller);
+    publish_if_visible(t, n, p.followers, p.public_link);
+}
+
+Node MetaStore::commit_file(std::uint64_t caller, const FileCommit& f) {
+    Node n = new_file(caller, f);
+    write([&](lmdb::Txn& t) { commit_in(t, caller, f, n); });
     wake_workers();
     return n;
+}
+
+void MetaStore::commit_file_async(std::uint64_t caller, FileCommit f, NodeDone done) {
+    auto n = std::make_shared<Node>(new_file(caller, f));
+    write_async([=, this, f = std::move(f)](lmdb::Txn& t) { commit_in(t, caller, f, *n); },
+                [n, done = std::move(done)](std::exception_ptr e) { done(std::move(*n), e); });
 }
 
 void MetaStore::publish_if_visible(lmdb::Txn& t, const Node& n, bool followers, bool public_link) {

@@ -85,6 +85,7 @@ Runtime::Runtime(const Spec& spec, std::string config_path, config::Config confi
 }
 
 Runtime::~Runtime() {
+    if (spec_.stop) spec_.stop(*this);
     servers_.clear();
     // Let libuv finish closing whatever is left, then release the loop.
     uv_walk(

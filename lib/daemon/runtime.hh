@@ -33,6 +33,9 @@ struct Spec {
     // Called with a validated new config on reload, before it becomes current. Throwing
     // std::exception rejects the reload (the message is logged and returned to the caller).
     std::function<void(Runtime&, const config::Config&)> reload;
+    // Called once the loop has stopped, before the servers go and libuv closes what is left:
+    // release what lives on the loop (e.g. an http_client::AsyncClient).
+    std::function<void(Runtime&)> stop;
     // http::Limits::body_buffer_bytes of the daemon's general-engine listeners.
     std::size_t http_body_buffer_bytes = http::Limits{}.body_buffer_bytes;
 };

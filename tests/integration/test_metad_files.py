@@ -330,5 +330,17 @@ tiny = again
 st, out = tcall("GET", f"/v1/nodes/{made[-1]}/children", caller=u["id"]) if made else (0, None)
 t.ok(st == 200, "and serves its tree", out)
 
+# blockd down: a commit is answered 502 in the error shape (metad asks it from its loop, which
+# goes on serving); blockd back on the same socket: commits work again.
+blockd.stop()
+st, out = mcall("POST", "/v1/files", dict(commit, name="while-down.mp4"), caller=A)
+t.ok(st == 502 and out["error"]["code"] == "blockd_unavailable", "blockd down: commit 502", out)
+st, out = mcall("GET", f"/v1/nodes/{alice['root']}", caller=A)
+t.ok(st == 200, "and metad goes on serving", out)
+blockd = Daemon("blockd", bconf, rundir)
+t.ok(blockd.wait_ready(), "blockd starts again", blockd.output())
+st, out = mcall("POST", "/v1/files", dict(commit, name="after-restart.mp4"), caller=A)
+t.ok(st == 201 and out["manifest"] == f1["manifest"], "then commits work again", out)
+
 sink.shutdown()
 t.done()
