@@ -204,23 +204,29 @@ void for_each_tag(const NodeView& v, const std::function<void(std::string_view)>
         each(r.string());
 }
 
+// The fields a Node and a NodeView share (strings copied or viewed).
+template <class To, class From>
+void copy_common_fields(To& to, const From& from) {
+    to.id = from.id;
+    to.owner = from.owner;
+    to.parent = from.parent;
+    to.version = from.version;
+    to.created = from.created;
+    to.modified = from.modified;
+    to.creator = from.creator;
+    to.trashed = from.trashed;
+    to.size = from.size;
+    to.kind = from.kind;
+    to.state = from.state;
+    to.name = from.name;
+    to.media_type = from.media_type;
+    to.sha256 = from.sha256;
+    to.manifest = from.manifest;
+}
+
 Node node_of(const NodeView& v) {
     Node n;
-    n.id = v.id;
-    n.owner = v.owner;
-    n.parent = v.parent;
-    n.version = v.version;
-    n.created = v.created;
-    n.modified = v.modified;
-    n.creator = v.creator;
-    n.trashed = v.trashed;
-    n.size = v.size;
-    n.kind = v.kind;
-    n.state = v.state;
-    n.name = v.name;
-    n.media_type = v.media_type;
-    n.sha256 = v.sha256;
-    n.manifest = v.manifest;
+    copy_common_fields(n, v);
     n.tags.reserve(v.tag_count);
     for_each_tag(v, [&](std::string_view t) { n.tags.emplace_back(t); });
     if (!v.renditions.empty()) n.renditions = json::parse(v.renditions);
@@ -229,21 +235,7 @@ Node node_of(const NodeView& v) {
 
 NodeView view_of(const Node& n, std::string& tags_buf, std::string& renditions_buf) {
     NodeView v;
-    v.id = n.id;
-    v.owner = n.owner;
-    v.parent = n.parent;
-    v.version = n.version;
-    v.created = n.created;
-    v.modified = n.modified;
-    v.creator = n.creator;
-    v.trashed = n.trashed;
-    v.size = n.size;
-    v.kind = n.kind;
-    v.state = n.state;
-    v.name = n.name;
-    v.media_type = n.media_type;
-    v.sha256 = n.sha256;
-    v.manifest = n.manifest;
+    copy_common_fields(v, n);
     tags_buf.clear();
     for (const auto& t : n.tags)
         put_string(tags_buf, t);

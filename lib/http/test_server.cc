@@ -450,19 +450,24 @@ Test(http_server, blocking_route_does_not_hold_the_loop) {
     cr_assert_geq(g_fx->observed.load(), 3);
 }
 
+// Waits (at most 2 s) until the /later handler has kept its Reply.
+void wait_for_later() {
+    for (int i = 0; i < 200; ++i) {
+        {
+            std::lock_guard lk(g_fx->later_mu);
+            if (!g_fx->later.empty()) return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
 // An async route answers when its Reply is called, from another thread: the loop serves
 // others meanwhile, the connection goes on after it, and only the first answer counts. A
 // Reply dropped unanswered is a 500; a handler that throws is answered at once.
 Test(http_server, async_route_answers_when_its_reply_comes) {
     int fd = connect_unix();
     send_all(fd, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
-    for (int i = 0; i < 200; ++i) {
-        {
-            std::lock_guard lk(g_fx->later_mu);
-            if (!g_fx->later.empty()) break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    wait_for_later();
     auto fast = exchange("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     cr_assert(starts(fast, "HTTP/1.1 200"), "served while the reply is pending: %s", fast.c_str());
     cr_assert(!g_release);
@@ -495,13 +500,7 @@ Test(http_server, async_route_answers_when_its_reply_comes) {
 Test(http_server, stop_while_an_async_reply_is_pending) {
     int fd = connect_unix();
     send_all(fd, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz");
-    for (int i = 0; i < 200; ++i) {
-        {
-            std::lock_guard lk(g_fx->later_mu);
-            if (!g_fx->later.empty()) break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    wait_for_later();
     delete g_fx; // stops the server, then lets the reply go (after the server is gone)
     g_fx = nullptr;
     char buf[256];
