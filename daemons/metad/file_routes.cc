@@ -184,15 +184,6 @@ private:
             throw http::Error(502, "blockd_unavailable", std::string("blockd: ") + r.error->what());
     }
 
-    template <class F>
-    static auto guarded_read(F&& fn) {
-        try {
-            return fn();
-        } catch (const StoreError& e) {
-            throw http::Error(e.status(), e.code(), e.what());
-        }
-    }
-
     // again: after a verify that found a block gone (GC between the two calls).
     void check_missing(bool again) {
         again_ = again;
@@ -223,7 +214,7 @@ private:
     void after_missing() {
         if (!missing_.empty()) return reply_(missing_response(missing_));
         if (again_) throw blockd_error(verify_answer_, "verifying"); // a 404 of nothing gone
-        if (auto cached = guarded_read([&] { return ctx_->store.verified(key_); }))
+        if (auto cached = guarded_store([&] { return ctx_->store.verified(key_); }))
             return record(*cached, false);
         json body = {{"blocks", c_.blocks}, {"manifest", true}};
         if (!c_.type.empty()) body["type"] = c_.type;
@@ -260,12 +251,11 @@ private:
         f.manifest = v.manifest;
         f.scan = v.scan;
         if (fresh) f.verified_key = key_;
-        guarded_read([&] {
+        guarded_store([&] {
             ctx_->store.commit_file_async(
                 caller_, std::move(f), [reply = reply_](Node n, std::exception_ptr e) {
                     reply(async_answer(e, [&] { return node_response(201, n, Role::owner); }));
                 });
-            return 0;
         });
     }
 
@@ -288,7 +278,6 @@ void commit(const std::shared_ptr<Context>& ctx, const FileOptions& fo, http::Re
     guarded_store([&] {
         check_name(c.file.name);
         check_parent(*ctx, caller, c.file.parent);
-        return http::Response();
     });
     std::make_shared<CommitFlow>(ctx, fo, caller, std::move(c), std::move(reply))->start();
 }
@@ -484,7 +473,6 @@ void add_tree_routes(http::Router& router, const std::shared_ptr<Context>& ctx, 
                                         reply(
                                             async_answer(e, [&] { return node_response(200, n); }));
                                     });
-            return http::Response();
         });
     });
     router.add_blocking("DELETE", "/v1/nodes/{id}", [ctx](http::Request& req) {

@@ -93,8 +93,8 @@ inline std::string cursor_param(const http::Request& req) {
     return *raw;
 }
 
-// {"items":[node...],"next_cursor":...} of a page, as text.
-// Closes a listing body opened with {"items":[ and its items.
+// Closes a listing body opened with {"items":[ and its items:
+// {"items":[node...],"next_cursor":...}.
 inline http::Response page_body_response(std::string out, std::string_view next_cursor) {
     out.append("],\"next_cursor\":");
     if (next_cursor.empty())
@@ -182,8 +182,9 @@ inline std::string string_field(const json& j, const char* name, bool required =
     return it->get<std::string>();
 }
 
+// Runs fn; a StoreError becomes the http::Error of its status and code.
 template <class F>
-http::Response guarded_store(F&& fn) {
+auto guarded_store(F&& fn) -> decltype(fn()) {
     try {
         return fn();
     } catch (const StoreError& e) {

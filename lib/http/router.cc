@@ -32,19 +32,20 @@ void Reply::operator()(Response response) const {
     if (!slot_->answered.exchange(true)) slot_->deliver(std::move(response));
 }
 
+void start_async(const AsyncHandler& handler, Request& request, const Reply& reply) {
+    try {
+        handler(request, reply);
+    } catch (const Error& e) {
+        reply(e.response());
+    } catch (const std::exception& e) {
+        reply(Response::error(500, "internal", e.what()));
+    }
+}
+
 Response call_async(const AsyncHandler& handler, Request& request) {
     std::promise<Response> answer;
     std::future<Response> got = answer.get_future();
-    {
-        Reply reply([&answer](Response r) { answer.set_value(std::move(r)); });
-        try {
-            handler(request, reply);
-        } catch (const Error& e) {
-            reply(e.response());
-        } catch (const std::exception& e) {
-            reply(Response::error(500, "internal", e.what()));
-        }
-    }
+    start_async(handler, request, Reply([&answer](Response r) { answer.set_value(std::move(r)); }));
     return got.get();
 }
 

@@ -61,8 +61,10 @@ struct RouteMatch {
 
 // Runs fn; http::Error becomes its response, any other exception a 500.
 Response guarded(const std::function<Response()>& fn);
+// Runs an async route's handler; what it throws is answered through reply at once.
+void start_async(const AsyncHandler& handler, Request& request, const Reply& reply);
 // Runs an async route's handler and waits for its answer (tests, fuzzers, the content
-// engine): only where nothing else must run meanwhile on the calling thread.
+// engine): only for handlers that answer without the calling thread's loop.
 Response call_async(const AsyncHandler& handler, Request& request);
 
 class Router {

@@ -285,13 +285,7 @@ struct Server::Endpoint {
             mb->replies.emplace_back(p, std::move(r));
             uv_async_send(mb->wake);
         });
-        try {
-            (*p->route.async)(p->request, reply);
-        } catch (const Error& e) {
-            reply(e.response());
-        } catch (const std::exception& e) {
-            reply(Response::error(500, "internal", e.what()));
-        }
+        http::start_async(*p->route.async, p->request, reply);
         return MHD_YES;
     }
 

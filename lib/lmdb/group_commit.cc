@@ -63,13 +63,17 @@ void GroupCommit::submit(GroupOp& op) {
         throw Error(EDEADLK, "GroupCommit::run: this thread holds a transaction of the Env");
     std::unique_lock lock(mu_);
     if (stop_) throw std::logic_error("GroupCommit::run: shutting down");
-    (tail_ ? tail_->next : head_) = &op;
-    tail_ = &op;
-    ++queued_;
+    append_locked(&op);
     ++callers_;
     work_cv_.notify_one();
     done_cv_.wait(lock, [&] { return op.done; });
     if (--callers_ == 0 && stop_) done_cv_.notify_all();
+}
+
+void GroupCommit::append_locked(GroupOp* op) {
+    (tail_ ? tail_->next : head_) = op;
+    tail_ = op;
+    ++queued_;
 }
 
 void GroupCommit::enqueue(GroupOp* op) {
@@ -78,9 +82,7 @@ void GroupCommit::enqueue(GroupOp* op) {
         throw std::logic_error("GroupCommit::submit: called from inside an op");
     std::lock_guard lock(mu_);
     if (stop_) throw std::logic_error("GroupCommit::submit: shutting down");
-    (tail_ ? tail_->next : head_) = op;
-    tail_ = op;
-    ++queued_;
+    append_locked(op);
     owned.release();
     work_cv_.notify_one();
 }

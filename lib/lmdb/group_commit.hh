@@ -124,8 +124,9 @@ public:
     int nice_error() const noexcept { return nice_error_; }
 
 private:
-    void submit(detail::GroupOp& op);  // queues op and waits until it is done
-    void enqueue(detail::GroupOp* op); // queues an async op (the writer owns it)
+    void submit(detail::GroupOp& op);        // queues op and waits until it is done
+    void enqueue(detail::GroupOp* op);       // queues an async op (the writer owns it)
+    void append_locked(detail::GroupOp* op); // to the queue's tail; mu_ held
     void writer_loop();
     bool run_batch(detail::GroupOp* first) noexcept; // true if committed
     bool try_batch(detail::GroupOp* first);          // false: map full, grow and retry
