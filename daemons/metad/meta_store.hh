@@ -8,8 +8,9 @@
 //   user_emails  lowercase email -> id      (unique)
 //   sessions     id -> JSON {id, user, created, expires, revoked}
 //   nodes        id -> JSON node (see Node)
-//   children     parent id ++ folded name -> child id   (unique names per folder, listing
-//                in name order, cursors)
+//   children     parent id ++ folded name -> child id ++ 0x01 ++ the child's listing JSON
+//                (unique names per folder; listings in name order, copied as stored, with
+//                cursors; see child_value in store_db.hh)
 //   api_keys     id -> JSON {id, user, name, scopes, digest, created, revoked}
 //   user_keys    user id ++ key id -> ""    (a user's keys, for listing)
 //   meta         "last_id" -> the last snowflake id issued (ids stay unique over restarts)
@@ -250,6 +251,10 @@ public:
     // the views die when it returns); returns the next cursor ("" at the end).
     std::string list_each(Principal who, std::uint64_t folder, std::string_view cursor,
                           std::size_t limit, const std::function<void(const NodeView&)>& each);
+    // The same page as JSON objects (append_node_json's text), mostly copied as stored in
+    // the children entries; returns the next cursor.
+    std::string list_json(Principal who, std::uint64_t folder, std::string_view cursor,
+                          std::size_t limit, const std::function<void(std::string_view)>& each);
     Page list(std::uint64_t caller, std::uint64_t folder, std::string_view cursor,
               std::size_t limit) {
         return list(Principal{caller}, folder, cursor, limit);
@@ -360,6 +365,9 @@ private:
                    const std::optional<std::uint64_t>& parent, std::uint64_t if_match,
                    const std::optional<std::vector<std::string>>& tags);
     void reindex(lmdb::Txn& t, const Node& n);
+    template <class Entry>
+    std::string walk_children(lmdb::Txn& t, Principal who, std::uint64_t folder,
+                              std::string_view cursor, std::size_t limit, Entry&& entry);
     void fail_stale_uploads();
     // The feed entry for a file that followers or a public link can see (if any).
     void publish_if_visible(lmdb::Txn& t, const Node& n, bool followers, bool public_link);

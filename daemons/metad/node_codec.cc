@@ -1,6 +1,7 @@
 // How nodes are stored: one JSON object per node, keyed by its big-endian id. Optional
 // fields are left out when empty, so folders stay small.
 #include "keys.hh"
+#include "node_json.hh"
 #include "store_db.hh"
 
 #include <stdexcept>
@@ -261,8 +262,24 @@ std::optional<Node> load_node(lmdb::Txn& t, const StoreDb& db, std::uint64_t id)
     return decode_node(*v);
 }
 
+std::string child_value(const Node& n) {
+    std::string v = be64(n.id);
+    v.reserve(8 + 1 + 400);
+    v.push_back(kChildJsonV1);
+    append_node_json(v, n);
+    return v;
+}
+
+std::optional<std::string_view> child_json(std::string_view value) {
+    if (value.size() > 9 && value[8] == kChildJsonV1) return value.substr(9);
+    return std::nullopt;
+}
+
 void store_node(lmdb::Txn& t, const StoreDb& db, const Node& n) {
     t.put(db.nodes, be64(n.id), encode_node(n));
+    // Every node with a parent and out of the trash has a children entry (its callers add
+    // or drop the key first); its listing JSON is refreshed with the record.
+    if (n.parent && !n.trashed) t.put(db.children, child_key(n.parent, n.name), child_value(n));
 }
 
 bool media_type_matches(const std::vector<std::string>& patterns, std::string_view type) {

@@ -42,7 +42,19 @@ NodeView view_of(const Node& n, std::string& tags_buf, std::string& renditions_b
 void for_each_tag(const NodeView& v, const std::function<void(std::string_view)>& each);
 
 std::optional<Node> load_node(lmdb::Txn& t, const StoreDb& db, std::uint64_t id);
+// Writes the record, and the node's children entry unless it is a root or in the trash (the
+// caller has inserted that key, or dropped it when trashing).
 void store_node(lmdb::Txn& t, const StoreDb& db, const Node& n);
+
+// A children value: the child's big-endian id, then kChildJsonV1 and the node as listings
+// write it (append_node_json), so a listing is one cursor walk with no record lookups and
+// no JSON writing. Values of earlier releases are the id alone. The JSON depends on the
+// record only (trashed nodes have no entry); a change to append_node_json's output needs
+// a new version byte, so that older entries are rendered from their records again.
+constexpr char kChildJsonV1 = 1;
+std::string child_value(const Node& n);
+// The listing JSON of a children value; nullopt for an id-only (or older) value.
+std::optional<std::string_view> child_json(std::string_view value);
 
 // Whether a media type matches one of "type/subtype", "type/*" or "*/*".
 bool media_type_matches(const std::vector<std::string>& patterns, std::string_view type);

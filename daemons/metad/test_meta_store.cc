@@ -1,6 +1,8 @@
 // Unit tests of MetaStore on a temporary LMDB environment: names, users, the folder tree
 // (uniqueness, paging, moves without cycles, versions) and ids across reopening.
+#include "lmdb/cursor.hh"
 #include "meta_store.hh"
+#include "node_json.hh"
 #include "store_db.hh"
 
 #include <criterion/criterion.h>
@@ -275,4 +277,88 @@ Test(meta_store, node_records_round_trip_and_old_json_still_reads) {
                          }
                      }),
                      500, "cut at %zu", cut);
+}
+
+// The page as list_json gives it (the stored listing JSON) and as the records say it.
+static std::pair<std::string, std::string> both_listings(MetaStore& s, std::uint64_t user,
+                                                         std::uint64_t folder) {
+    std::string stored, rendered;
+    s.list_json(Principal{user}, folder, "", 100,
+                [&](std::string_view j) { stored.append(j).push_back('\n'); });
+    for (const Node& n : s.list(user, folder, "", 100).nodes) {
+        append_node_json(rendered, s.stat(user, n.id));
+        rendered.push_back('\n');
+    }
+    return {stored, rendered};
+}
+
+Test(meta_store, listings_copied_from_children_entries_follow_every_write) {
+    std::uint64_t user = 0, root = 0, docs = 0;
+    {
+        MetaStore s(g_dir / "db", 1);
+        User a = s.create_user("alice", "a@example.org", "h");
+        user = a.id;
+        root = a.root;
+        docs = s.create_folder(a.id, a.root, "Docs").id;
+        Node sub = s.create_folder(a.id, docs, "Sub");
+        auto commit = [&](const char* name) {
+            FileCommit f;
+            f.parent = docs;
+            f.name = name;
+            f.size = 3;
+            f.media_type = "video/mp4";
+            f.sha256 = std::string(64, 'a');
+            f.manifest = std::string(64, 'b');
+            f.tags = {"Été"};
+            return s.commit_file(a.id, f);
+        };
+        Node x = commit("x.mp4"), y = commit("y \"q\".mp4");
+        auto same = [&](const char* after) {
+            auto [stored, rendered] = both_listings(s, user, docs);
+            cr_expect(stored == rendered, "after %s:\n%s\nvs\n%s", after, stored.c_str(),
+                      rendered.c_str());
+            return stored;
+        };
+        same("commits");
+        s.update(a.id, y.id, std::string("z.mp4"), {}, 0, std::vector<std::string>{"t"});
+        same("a rename with new tags");
+        s.update(a.id, x.id, {}, sub.id, 0);
+        same("a move out");
+        cr_expect_eq(both_listings(s, user, sub.id).first, both_listings(s, user, sub.id).second);
+        s.update(a.id, x.id, {}, docs, 0);
+        s.set_file_state(x.id, FileState::ready, nlohmann::json::array({{{"name", "720p"}}}));
+        cr_expect(same("processing").find("720p") != std::string::npos);
+        s.trash(a.id, y.id);
+        cr_expect(same("trash").find("z.mp4") == std::string::npos, "trashed: not listed");
+        s.restore(a.id, y.id, std::string("back.mp4"));
+        cr_expect(same("restore").find("back.mp4") != std::string::npos);
+    }
+    // Every entry carries the JSON its record gives. Then entries of an earlier release,
+    // holding the id alone: listed from the records.
+    {
+        strata::lmdb::Env env(g_dir / "db", strata::lmdb::EnvOptions{});
+        auto children = env.open_dbi("children");
+        auto nodes = env.open_dbi("nodes");
+        env.write([&](strata::lmdb::Txn& t) {
+            std::vector<std::pair<std::string, std::string>> old;
+            strata::lmdb::Cursor c(t, children);
+            for (auto [k, v] : c.from(std::string_view("\0", 1))) {
+                auto rec = t.get(nodes, v.substr(0, 8));
+                cr_assert(rec, "a children entry without its record");
+                std::string want;
+                append_node_json(want, decode_node(*rec));
+                auto j = child_json(v);
+                cr_expect(j && *j == want, "stored %s, record %s",
+                          j ? std::string(*j).c_str() : "(none)", want.c_str());
+                old.emplace_back(std::string(k), std::string(v.substr(0, 8)));
+            }
+            for (const auto& [k, v] : old)
+                t.put(children, k, v);
+        });
+    }
+    MetaStore s(g_dir / "db", 1);
+    auto [stored, rendered] = both_listings(s, user, docs);
+    cr_expect(!stored.empty() && stored == rendered, "id-only entries:\n%s\nvs\n%s", stored.c_str(),
+              rendered.c_str());
+    cr_expect(both_listings(s, user, root).first == both_listings(s, user, root).second);
 }

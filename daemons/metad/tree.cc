@@ -4,6 +4,7 @@
 #include "feeds.hh"
 #include "keys.hh"
 #include "lmdb/cursor.hh"
+#include "node_json.hh"
 #include "outbox.hh"
 #include "search_index.hh"
 #include "store_db.hh"
@@ -274,38 +275,78 @@ MetaStore::Page MetaStore::list(Principal who, std::uint64_t folder, std::string
     return page;
 }
 
+// Walks a page of folder's children entries in name order, calling entry(key, value) for
+// each; returns the next cursor ("" at the end). 404 unless who may see the folder.
+template <class Entry>
+std::string MetaStore::walk_children(lmdb::Txn& t, Principal who, std::uint64_t folder,
+                                     std::string_view cursor, std::size_t limit, Entry&& entry) {
+    auto a = resolve(t, *db_, who, folder, follows_in(t));
+    if (!a || a->role == Role::none || a->in_trash) throw not_found();
+    if (a->node.kind != NodeKind::folder)
+        throw StoreError(400, "not_a_folder", "only folders have children");
+    std::string prefix = be64(folder);
+    // The cursor is the folded name of the last entry returned: continue after it.
+    std::string start = prefix + std::string(cursor);
+    if (!cursor.empty()) start.push_back('\0');
+    lmdb::Cursor c(t, db_->children);
+    std::size_t given = 0;
+    std::string_view last; // children key of the last node given
+    for (auto [k, v] : c.from(start)) {
+        if (k.substr(0, 8) != prefix) break;
+        if (given == limit) return std::string(given ? last.substr(8) : std::string_view());
+        if (!entry(v)) continue;
+        ++given;
+        last = k;
+    }
+    return std::string();
+}
+
+// The record a children value names, as a view (records of earlier releases are decoded
+// into the buffers); false when the record is gone.
+static bool child_record(lmdb::Txn& t, const StoreDb& db, std::string_view value, NodeView& view,
+                         Node& old, std::string& tags, std::string& renditions) {
+    auto rec = t.get(db.nodes, value.substr(0, 8));
+    if (!rec) return false;
+    if (view_node(*rec, view)) return true;
+    old = decode_node(*rec); // a record of an earlier release
+    view = view_of(old, tags, renditions);
+    return true;
+}
+
 std::string MetaStore::list_each(Principal who, std::uint64_t folder, std::string_view cursor,
                                  std::size_t limit,
                                  const std::function<void(const NodeView&)>& each) {
     return env_->read([&](lmdb::Txn& t) {
-        auto a = resolve(t, *db_, who, folder, follows_in(t));
-        if (!a || a->role == Role::none || a->in_trash) throw not_found();
-        if (a->node.kind != NodeKind::folder)
-            throw StoreError(400, "not_a_folder", "only folders have children");
-        std::string prefix = be64(folder);
-        // The cursor is the folded name of the last entry returned: continue after it.
-        std::string start = prefix + std::string(cursor);
-        if (!cursor.empty()) start.push_back('\0');
-        lmdb::Cursor c(t, db_->children);
-        std::size_t given = 0;
-        std::string_view last; // children key of the last node given
-        for (auto [k, v] : c.from(start)) {
-            if (k.substr(0, 8) != prefix) break;
-            if (given == limit) return std::string(given ? last.substr(8) : std::string_view());
-            auto rec = t.get(db_->nodes, v);
-            if (!rec) continue;
+        return walk_children(t, who, folder, cursor, limit, [&](std::string_view v) {
             NodeView view;
-            if (view_node(*rec, view)) {
-                each(view);
-            } else { // a record of an earlier release
-                Node n = decode_node(*rec);
-                std::string tags, renditions;
-                each(view_of(n, tags, renditions));
+            Node old;
+            std::string tags, renditions;
+            if (!child_record(t, *db_, v, view, old, tags, renditions)) return false;
+            each(view);
+            return true;
+        });
+    });
+}
+
+std::string MetaStore::list_json(Principal who, std::uint64_t folder, std::string_view cursor,
+                                 std::size_t limit,
+                                 const std::function<void(std::string_view)>& each) {
+    return env_->read([&](lmdb::Txn& t) {
+        std::string rendered;
+        return walk_children(t, who, folder, cursor, limit, [&](std::string_view v) {
+            if (auto j = child_json(v)) {
+                each(*j);
+                return true;
             }
-            ++given;
-            last = k;
-        }
-        return std::string();
+            NodeView view; // an entry of an earlier release: rendered from the record
+            Node old;
+            std::string tags, renditions;
+            if (!child_record(t, *db_, v, view, old, tags, renditions)) return false;
+            rendered.clear();
+            append_node_json(rendered, view);
+            each(rendered);
+            return true;
+        });
     });
 }
 

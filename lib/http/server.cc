@@ -55,11 +55,9 @@ MHD_Result collect_query(void* cls, MHD_ValueKind, const char* key, const char* 
     return MHD_YES;
 }
 
-std::optional<PeerCredentials> peer_of(MHD_Connection* connection) {
-    const MHD_ConnectionInfo* info =
-        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!info) return std::nullopt;
-    int fd = info->connect_fd;
+// The peer of a unix-socket connection (nullopt over TCP): SO_PEERCRED gives the
+// credentials of connect() time, so it is asked once per connection, not per request.
+std::optional<PeerCredentials> peer_of_fd(int fd) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0 || ss.ss_family != AF_UNIX)
@@ -68,6 +66,27 @@ std::optional<PeerCredentials> peer_of(MHD_Connection* connection) {
     socklen_t clen = sizeof cred;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0) return std::nullopt;
     return PeerCredentials{cred.pid, cred.uid, cred.gid};
+}
+
+// MHD_OPTION_NOTIFY_CONNECTION: the connection's peer, kept as its socket context.
+void on_connection(void*, MHD_Connection* connection, void** socket_context,
+                   MHD_ConnectionNotificationCode code) {
+    auto** peer = reinterpret_cast<std::optional<PeerCredentials>**>(socket_context);
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        delete *peer;
+        *peer = nullptr;
+        return;
+    }
+    const MHD_ConnectionInfo* info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *peer = new std::optional<PeerCredentials>(info ? peer_of_fd(info->connect_fd) : std::nullopt);
+}
+
+std::optional<PeerCredentials> peer_of(MHD_Connection* connection) {
+    const MHD_ConnectionInfo* info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (!info || !info->socket_context) return std::nullopt;
+    return *static_cast<const std::optional<PeerCredentials>*>(info->socket_context);
 }
 
 ssize_t read_body(void* cls, std::uint64_t pos, char* buf, size_t max) {
@@ -482,7 +501,8 @@ void Server::serve(int listen_fd) {
         static_cast<unsigned>(limits_.idle_timeout_seconds), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         static_cast<size_t>(limits_.max_header_bytes + limits_.body_buffer_bytes),
         MHD_OPTION_CONNECTION_MEMORY_INCREMENT, limits_.body_buffer_bytes / 2,
-        MHD_OPTION_NOTIFY_COMPLETED, &Endpoint::on_completed, nullptr, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, &Endpoint::on_completed, nullptr, MHD_OPTION_NOTIFY_CONNECTION,
+        &on_connection, nullptr, MHD_OPTION_END);
     if (!ep->mhd)
         throw std::runtime_error("libmicrohttpd cannot serve on fd " + std::to_string(listen_fd));
     const MHD_DaemonInfo* info = MHD_get_daemon_info(ep->mhd, MHD_DAEMON_INFO_EPOLL_FD);
