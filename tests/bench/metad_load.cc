@@ -15,6 +15,8 @@
 //   40% list the first page (100) of a random folder
 //   15% commit a new file into a random folder
 //    5% rename a file this thread committed (half of them a move to another folder)
+// (--mix STAT,LIST,COMMIT,RENAME sets other percentages, to look at one kind of op alone;
+// the benchmark uses the default)
 // for --warmup seconds (answers checked in full, nothing recorded), then --seconds timed.
 // Renames only touch files committed during the run, so every stat finds its file; a rename
 // drawn before the thread has committed anything commits instead. Every loop is bounded by
@@ -39,6 +41,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <poll.h>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -74,6 +77,7 @@ struct Options {
     std::uint64_t seed = 1;
     std::uint64_t run_id = 0;           // makes new names unique across runs
     std::uint64_t max_ops = 20'000'000; // per thread
+    int mix[4] = {40, 40, 15, 5};       // percent of stat, list, commit, rename
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -82,6 +86,7 @@ struct Options {
                  "usage: metad_load --target metad --socket PATH | --target pg --pg-socket-dir "
                  "DIR\n  --mode setup|run [--user ID] [--clients N] [--seconds S] [--warmup S]\n"
                  "  [--folders N] [--files-per-folder N] [--seed N] [--run-id N] [--max-ops N]\n"
+                 "  [--mix STAT,LIST,COMMIT,RENAME]\n"
                  "  --block SHA256 [--block-size N] [--pg-port P]\n"
                  "  [--pg-db NAME] [--pg-user NAME]\n",
                  why);
@@ -142,7 +147,20 @@ Options parse(int argc, char** argv) {
             o.run_id = num();
         else if (a == "--max-ops")
             o.max_ops = num();
-        else
+        else if (a == "--mix") {
+            int sum = 0, k = 0;
+            for (std::size_t pos = 0; k < 4; ++k) {
+                char* end = nullptr;
+                long pct = std::strtol(v.c_str() + pos, &end, 10);
+                if (end == v.c_str() + pos || pct < 0 || pct > 100 || (k < 3 && *end != ',') ||
+                    (k == 3 && *end))
+                    usage(("--mix wants four percentages STAT,LIST,COMMIT,RENAME: " + v).c_str());
+                o.mix[k] = static_cast<int>(pct);
+                sum += o.mix[k];
+                pos = static_cast<std::size_t>(end - v.c_str()) + 1;
+            }
+            if (sum != 100) usage(("--mix percentages add up to 100, not: " + v).c_str());
+        } else
             usage(("unknown option " + a).c_str());
     }
     if (o.target != "metad" && o.target != "pg") usage("--target is metad or pg");
@@ -300,11 +318,21 @@ private:
             off += static_cast<std::size_t>(n);
         }
     }
-    // Reads more into buf_; false at end of stream.
+    // Reads more into buf_; false at end of stream. It waits in poll(2) for POLLIN, as libpq
+    // does, not in a blocking recv: a thread asleep in recv on a unix stream socket is woken
+    // each time the server reads the request (the kernel announces write space on the same
+    // wait queue), and every such needless wake-up is a context switch on the two CPUs the
+    // server needs.
     bool fill() {
         char chunk[65536];
         for (;;) {
-            ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, -1) < 0) {
+                if (errno == EINTR) continue;
+                throw OpError(std::string("poll: ") + std::strerror(errno));
+            }
+            ssize_t n = ::recv(fd_, chunk, sizeof chunk, MSG_DONTWAIT);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) throw OpError(std::string("recv: ") + std::strerror(errno));
             buf_.append(chunk, static_cast<std::size_t>(n));
@@ -885,7 +913,11 @@ int run(const Options& o) {
                 if (t0 >= deadline) break;
                 bool timed = t0 >= measure_start;
                 int p = pct(rng);
-                Op op = p < 40 ? op_stat : p < 80 ? op_list : p < 95 ? op_commit : op_rename;
+                const int* m = o.mix;
+                Op op = p < m[0]                 ? op_stat
+                        : p < m[0] + m[1]        ? op_list
+                        : p < m[0] + m[1] + m[2] ? op_commit
+                                                 : op_rename;
                 if (op == op_rename && own.empty()) {
                     op = op_commit; // nothing of this thread's to rename yet
                     res.substituted += timed;
