@@ -1,5 +1,6 @@
 #include "commands.hh"
 
+#include "auth/session_token.hh"
 #include "format.hh"
 #include "http_client/client.hh"
 
@@ -162,6 +163,16 @@ int cmd_blocks_stats(const Context& ctx) {
         return 0;
     } catch (const http_client::Error& e) {
         fmt::print(stderr, "{}\n", explain(ctx, "blockd", e));
+        return 1;
+    }
+}
+
+int cmd_auth_public_key(const std::string& key_file) {
+    try {
+        fmt::print("{}\n", auth::SessionSigner::from_seed_file(key_file).public_key_hex());
+        return 0;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "stratactl: {}\n", e.what());
         return 1;
     }
 }

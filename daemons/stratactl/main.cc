@@ -26,6 +26,9 @@ Commands:
   meta backup FILE    a consistent copy of metad's database, taken while it serves
   meta restore FILE [STATE_DIR]
                       put a backup in place (metad stopped; default /var/lib/strata/meta)
+  auth public-key KEY_FILE
+                      the public key of metad's session key file, for gatewayd's
+                      auth.session_public_keys_file (offline: reads only KEY_FILE)
 
 NAME is one of: dnsd lbd gatewayd metad blockd transcoded notifyd
 
@@ -98,6 +101,11 @@ int main(int argc, char** argv) {
         if (rest != 1 || std::string(argv[optind]) != "stats")
             return usage_error("usage: stratactl blocks stats");
         return cmd_blocks_stats(ctx);
+    }
+    if (command == "auth") {
+        if (rest != 2 || std::string(argv[optind]) != "public-key")
+            return usage_error("usage: stratactl auth public-key KEY_FILE");
+        return cmd_auth_public_key(argv[optind + 1]);
     }
     if (command == "meta") {
         std::string sub = rest > 0 ? argv[optind] : "";

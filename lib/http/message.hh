@@ -40,6 +40,8 @@ struct Request {
     std::string body;
     std::map<std::string, std::string> params; // {name} segments of the matched route
     std::optional<PeerCredentials> peer;       // set for unix-socket connections
+    std::string remote_address;                // TCP: the client's IP ("::1"); unix: empty
+    std::string target; // the request-target as sent ("/a%20b?x=1"); may be empty (tests)
 
     std::optional<std::string_view> header(std::string_view name) const;
     // Parses the body as JSON; throws http::Error 400 (bad_json) or 415 when not JSON.

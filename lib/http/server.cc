@@ -1,6 +1,7 @@
 #include "http/server.hh"
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <cstring>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -68,25 +69,59 @@ std::optional<PeerCredentials> peer_of_fd(int fd) {
     return PeerCredentials{cred.pid, cred.uid, cred.gid};
 }
 
-// MHD_OPTION_NOTIFY_CONNECTION: the connection's peer, kept as its socket context.
+// A TCP client's address in text ("192.0.2.1", "2001:db8::1"); "" when MHD has none.
+std::string client_address(MHD_Connection* connection) {
+    const MHD_ConnectionInfo* info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!info || !info->client_addr) return {};
+    char text[INET6_ADDRSTRLEN] = {};
+    const sockaddr* sa = info->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, text, sizeof text);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, text,
+                  sizeof text);
+    return text;
+}
+
+// What the server keeps per connection (MHD's socket context): the peer, asked once, and
+// the request-target of the request being read.
+struct ConnectionContext {
+    std::optional<PeerCredentials> peer;
+    std::string target; // as sent: path and query, still percent-encoded
+};
+
+// MHD_OPTION_NOTIFY_CONNECTION: makes and frees the connection's context.
 void on_connection(void*, MHD_Connection* connection, void** socket_context,
                    MHD_ConnectionNotificationCode code) {
-    auto** peer = reinterpret_cast<std::optional<PeerCredentials>**>(socket_context);
+    auto** ctx = reinterpret_cast<ConnectionContext**>(socket_context);
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-        delete *peer;
-        *peer = nullptr;
+        delete *ctx;
+        *ctx = nullptr;
         return;
     }
     const MHD_ConnectionInfo* info =
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-    *peer = new std::optional<PeerCredentials>(info ? peer_of_fd(info->connect_fd) : std::nullopt);
+    *ctx = new ConnectionContext{info ? peer_of_fd(info->connect_fd) : std::nullopt, {}};
+}
+
+ConnectionContext* context_of(MHD_Connection* connection) {
+    const MHD_ConnectionInfo* info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? static_cast<ConnectionContext*>(info->socket_context) : nullptr;
+}
+
+// MHD_OPTION_URI_LOG_CALLBACK: the only place MHD shows the request-target before decoding
+// it (a proxy forwards the query as sent: order and encoding matter to signed URLs). Called
+// as each request's line is read, so the context holds the current request's target.
+void* on_uri(void*, const char* uri, MHD_Connection* connection) {
+    if (ConnectionContext* ctx = context_of(connection)) ctx->target = uri ? uri : "";
+    return nullptr; // no request context yet: the access handler makes it
 }
 
 std::optional<PeerCredentials> peer_of(MHD_Connection* connection) {
-    const MHD_ConnectionInfo* info =
-        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    if (!info || !info->socket_context) return std::nullopt;
-    return *static_cast<const std::optional<PeerCredentials>*>(info->socket_context);
+    const ConnectionContext* ctx = context_of(connection);
+    return ctx ? ctx->peer : std::nullopt;
 }
 
 ssize_t read_body(void* cls, std::uint64_t pos, char* buf, size_t max) {
@@ -337,7 +372,11 @@ struct Server::Endpoint {
         req.version = version;
         MHD_get_connection_values(connection, MHD_HEADER_KIND, collect, &req.headers);
         MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, collect_query, &req.query);
-        req.peer = peer_of(connection);
+        if (const ConnectionContext* ctx = context_of(connection)) {
+            req.peer = ctx->peer;
+            req.target = ctx->target;
+        }
+        if (!req.peer) req.remote_address = client_address(connection);
         // MHD's pool also holds the body read buffer (see serve()), so the header limit is
         // enforced here: request line plus "name: value\r\n" for every header.
         std::size_t head = req.method.size() + req.path.size() + req.version.size() + 4;
@@ -502,7 +541,7 @@ void Server::serve(int listen_fd) {
         static_cast<size_t>(limits_.max_header_bytes + limits_.body_buffer_bytes),
         MHD_OPTION_CONNECTION_MEMORY_INCREMENT, limits_.body_buffer_bytes / 2,
         MHD_OPTION_NOTIFY_COMPLETED, &Endpoint::on_completed, nullptr, MHD_OPTION_NOTIFY_CONNECTION,
-        &on_connection, nullptr, MHD_OPTION_END);
+        &on_connection, nullptr, MHD_OPTION_URI_LOG_CALLBACK, &on_uri, nullptr, MHD_OPTION_END);
     if (!ep->mhd)
         throw std::runtime_error("libmicrohttpd cannot serve on fd " + std::to_string(listen_fd));
     const MHD_DaemonInfo* info = MHD_get_daemon_info(ep->mhd, MHD_DAEMON_INFO_EPOLL_FD);

@@ -1,0 +1,353 @@
+#include "proxy.hh"
+
+#include "http_client/async_client.hh"
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <strings.h>
+
+namespace strata::gatewayd {
+
+namespace {
+
+using http_client::ErrorKind;
+
+// Lower-case names of the headers a proxy never forwards (RFC 9110 7.6.1, plus what the
+// client library sets itself).
+const std::set<std::string, http::CaseLess> not_forwarded = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "expect",
+    "x-strata-caller",
+};
+
+bool idempotent(std::string_view m) {
+    return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS";
+}
+
+bool request_id_ok(std::string_view v) {
+    return !v.empty() && v.size() <= 128 && std::all_of(v.begin(), v.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '_' || c == ':' || c == '-';
+    });
+}
+
+std::string new_request_id() {
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    static const char* hex = "0123456789abcdef";
+    std::string id(32, '0');
+    for (int half = 0; half < 2; ++half) {
+        std::uint64_t v = rng();
+        for (int i = 0; i < 16; ++i)
+            id[static_cast<std::size_t>(half * 16 + i)] = hex[(v >> (4 * i)) & 15];
+    }
+    return id;
+}
+
+// Percent-encodes what may not appear raw in a path (keeps '/' and RFC 3986 pchar).
+void encode_into(std::string& out, std::string_view s, bool query) {
+    static const char* hex = "0123456789ABCDEF";
+    for (unsigned char c : s) {
+        bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_' || c == '~' || c == '!' || c == '$' ||
+                    c == '\'' || c == '(' || c == ')' || c == '*' || c == ',' || c == ';' ||
+                    c == ':' || c == '@' ||
+                    (!query && (c == '/' || c == '=' || c == '&' || c == '+'));
+        if (keep) {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+}
+
+// The upstream's request-target: the (rewritten) decoded path encoded again, then the query
+// exactly as the client sent it when the server kept it (order and encoding preserved),
+// else rebuilt from the decoded arguments.
+std::string origin_form(std::string_view path, const http::Request& req) {
+    std::string out;
+    encode_into(out, path, false);
+    std::string_view target = req.target;
+    if (auto mark = target.find('?'); mark != target.npos) {
+        std::string_view raw = target.substr(mark);
+        // Bytes that may not appear in a request line are never sent raw: rebuilt below.
+        if (std::all_of(raw.begin(), raw.end(), [](char c) {
+                return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+            }))
+            return out + std::string(raw);
+    } else if (!target.empty()) {
+        return out; // no query
+    }
+    const auto& q = req.query;
+    char sep = '?';
+    for (const auto& [k, v] : q) {
+        out += sep;
+        sep = '&';
+        encode_into(out, k, true);
+        if (!v.empty()) {
+            out += '=';
+            encode_into(out, v, true);
+        }
+    }
+    return out;
+}
+
+// Header names listed in Connection: are hop-by-hop too.
+std::set<std::string, http::CaseLess> connection_tokens(const http::Headers& h) {
+    std::set<std::string, http::CaseLess> out;
+    auto [b, e] = h.equal_range("Connection");
+    for (auto it = b; it != e; ++it) {
+        std::string_view v = it->second;
+        std::size_t s = 0;
+        while (s < v.size()) {
+            auto comma = v.find(',', s);
+            std::string_view t = v.substr(s, comma == v.npos ? v.npos : comma - s);
+            while (!t.empty() && (t.front() == ' ' || t.front() == '\t'))
+                t.remove_prefix(1);
+            while (!t.empty() && (t.back() == ' ' || t.back() == '\t'))
+                t.remove_suffix(1);
+            if (!t.empty()) out.emplace(t);
+            if (comma == v.npos) break;
+            s = comma + 1;
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+struct Proxy::Pool {
+    struct Member {
+        std::string target;
+        int weight = 1;
+        int current = 0;        // smooth weighted round robin
+        std::size_t active = 0; // requests in flight (least_conn)
+        std::unique_ptr<http_client::AsyncClient> client;
+    };
+    Balance balance = Balance::round_robin;
+    std::vector<Member> members;
+
+    // The next member not in `tried` (indexes), or nullptr when every one was tried.
+    Member* pick(const std::vector<std::size_t>& tried) {
+        auto skip = [&](std::size_t i) {
+            return std::find(tried.begin(), tried.end(), i) != tried.end();
+        };
+        Member* best = nullptr;
+        if (balance == Balance::least_conn) {
+            // Fewest in flight per unit of weight; ties go round robin through `current`.
+            for (std::size_t i = 0; i < members.size(); ++i) {
+                if (skip(i)) continue;
+                Member& m = members[i];
+                if (!best ||
+                    m.active * static_cast<std::size_t>(best->weight) <
+                        best->active * static_cast<std::size_t>(m.weight) ||
+                    (m.active * static_cast<std::size_t>(best->weight) ==
+                         best->active * static_cast<std::size_t>(m.weight) &&
+                     m.current < best->current))
+                    best = &m;
+            }
+            if (best) ++best->current;
+            return best;
+        }
+        // nginx's smooth weighted round robin: every member gains its weight, the richest is
+        // chosen and pays the total. Weights 5,1,1 give a a b a c a a, not a a a a a b c.
+        int total = 0;
+        for (std::size_t i = 0; i < members.size(); ++i) {
+            if (skip(i)) continue;
+            Member& m = members[i];
+            m.current += m.weight;
+            total += m.weight;
+            if (!best || m.current > best->current) best = &m;
+        }
+        if (best) best->current -= total;
+        return best;
+    }
+};
+
+// One proxied request: what goes up, who answers, which members were tried.
+struct Exchange {
+    http_client::Request up;
+    http::Reply reply;
+    std::string request_id;
+    Proxy::Pool* pool = nullptr;
+    std::vector<std::size_t> tried;
+    bool retry = false; // idempotent: may go to a second member
+};
+
+Proxy::Proxy(uv_loop_t* loop, const std::vector<PoolSpec>& pools, std::vector<RouteSpec> routes,
+             std::optional<auth::SessionVerifier> verifier, ProxyOptions options)
+    : loop_(loop), table_(std::move(routes)), verifier_(std::move(verifier)) {
+    check_proxy_config(pools, table_.routes());
+    std::map<std::string, Pool*> by_name;
+    for (const auto& spec : pools) {
+        auto p = std::make_unique<Pool>();
+        p->balance = spec.balance;
+        for (const auto& m : spec.members) {
+            http_client::Options o;
+            o.max_connections = options.connections_per_member;
+            o.connect_timeout = std::chrono::milliseconds(5000);
+            o.timeout = std::chrono::milliseconds(0); // each route sets its own
+            o.max_response_bytes = std::size_t{256} << 20;
+            Pool::Member member;
+            member.target = m.target;
+            member.weight = m.weight;
+            member.client = std::make_unique<http_client::AsyncClient>(loop_, m.target, o);
+            p->members.push_back(std::move(member));
+        }
+        by_name[spec.name] = p.get();
+        pools_.push_back(std::move(p));
+    }
+    for (const auto& r : table_.routes())
+        route_pool_.push_back(by_name.at(r.pool));
+}
+
+Proxy::~Proxy() = default;
+
+bool Proxy::routes(const http::Request& request) const {
+    return table_.match(request.header("Host").value_or(""), request.path) != nullptr;
+}
+
+void Proxy::handle(http::Request& req, const http::Reply& reply) {
+    const RouteSpec* route = table_.match(req.header("Host").value_or(""), req.path);
+    if (!route) throw http::Error(404, "not_found", "no route for " + req.path);
+    if (!route->methods.empty() && std::find(route->methods.begin(), route->methods.end(),
+                                             req.method) == route->methods.end()) {
+        std::string allow;
+        for (const auto& m : route->methods)
+            allow += (allow.empty() ? "" : ", ") + m;
+        auto r = http::Response::error(405, "method_not_allowed",
+                                       req.method + " is not allowed on " + req.path);
+        r.headers.emplace("Allow", allow);
+        reply(std::move(r));
+        return;
+    }
+    if (route->max_body && req.body.size() > *route->max_body)
+        throw http::Error(413, "body_too_large",
+                          "the request body is over this route's limit of " +
+                              std::to_string(*route->max_body) + " bytes");
+
+    auto x =
+        std::make_shared<Exchange>(Exchange{{}, reply, {}, nullptr, {}, idempotent(req.method)});
+    x->pool = route_pool_[static_cast<std::size_t>(route - table_.routes().data())];
+
+    // Identity: whatever the client claims in X-Strata-Caller is dropped (not_forwarded).
+    std::optional<std::string> caller;
+    bool pass_authorization = true;
+    auto authz = req.header("Authorization");
+    if (route->auth != AuthMode::none && authz && authz->starts_with("Bearer st1.")) {
+        auth::SessionClaims claims;
+        if (verifier_) {
+            auto verdict = verifier_->verify(authz->substr(7), std::time(nullptr), &claims);
+            if (verdict != auth::SessionVerifier::Verdict::ok)
+                throw http::Error(401, "invalid_token",
+                                  verdict == auth::SessionVerifier::Verdict::expired
+                                      ? "the session token has expired"
+                                      : "the session token is not valid");
+            caller = "user=" + std::to_string(claims.user);
+            pass_authorization = false; // verified here: the upstream gets the identity
+        }
+    }
+    if (route->auth == AuthMode::required && !caller && !(authz && authz->starts_with("Bearer ")))
+        throw http::Error(401, "unauthenticated", "this route needs a session token or an API key");
+
+    auto hop = connection_tokens(req.headers);
+    http_client::Request& up = x->up;
+    up.method = req.method;
+    up.path = origin_form(rewrite_path(*route, req.path), req);
+    up.timeout = std::chrono::milliseconds(route->timeout_ms);
+    std::string forwarded_for;
+    for (const auto& [k, v] : req.headers) {
+        if (not_forwarded.count(k) || hop.count(k)) continue;
+        if (!pass_authorization && strcasecmp(k.c_str(), "authorization") == 0) continue;
+        if (strcasecmp(k.c_str(), "x-forwarded-for") == 0) {
+            forwarded_for += (forwarded_for.empty() ? "" : ", ") + v;
+            continue;
+        }
+        if (strcasecmp(k.c_str(), "x-request-id") == 0 ||
+            strcasecmp(k.c_str(), "x-forwarded-host") == 0 ||
+            strcasecmp(k.c_str(), "x-forwarded-proto") == 0)
+            continue;
+        up.headers.add(k, v);
+    }
+    if (!req.remote_address.empty())
+        forwarded_for += (forwarded_for.empty() ? "" : ", ") + req.remote_address;
+    if (!forwarded_for.empty()) up.headers.add("X-Forwarded-For", forwarded_for);
+    if (auto host = req.header("Host")) up.headers.add("X-Forwarded-Host", std::string(*host));
+    up.headers.add("X-Forwarded-Proto", "http");
+    auto rid = req.header("X-Request-Id");
+    x->request_id = rid && request_id_ok(*rid) ? std::string(*rid) : new_request_id();
+    up.headers.add("X-Request-Id", x->request_id);
+    if (caller) up.headers.add("X-Strata-Caller", *caller);
+    up.body = std::move(req.body);
+    send(std::move(x));
+}
+
+void Proxy::send(std::shared_ptr<Exchange> x) {
+    Pool::Member* m = x->pool->pick(x->tried);
+    if (!m) {
+        x->reply(http::Response::error(502, "bad_gateway", "no upstream of the route answers"));
+        return;
+    }
+    x->tried.push_back(static_cast<std::size_t>(m - x->pool->members.data()));
+    ++m->active;
+    http_client::Request up = x->up; // a retry sends the same request again
+    m->client->request(std::move(up), [this, x, m](http_client::Result r) {
+        --m->active;
+        if (r.error) {
+            ErrorKind k = r.error->kind();
+            bool no_connection = k == ErrorKind::not_found || k == ErrorKind::refused ||
+                                 k == ErrorKind::connect || k == ErrorKind::permission_denied ||
+                                 k == ErrorKind::resolve;
+            if (no_connection && x->retry && x->tried.size() < 2 &&
+                x->tried.size() < x->pool->members.size()) {
+                send(x);
+                return;
+            }
+            http::Response e =
+                k == ErrorKind::timeout
+                    ? http::Response::error(504, "gateway_timeout",
+                                            "the upstream did not answer in time")
+                    : http::Response::error(502, "bad_gateway",
+                                            std::string("the upstream failed: ") +
+                                                std::string(http_client::kind_name(k)));
+            e.headers.emplace("X-Request-Id", x->request_id);
+            x->reply(std::move(e));
+            return;
+        }
+        http::Response out;
+        out.status = r.response.status;
+        auto hop = std::set<std::string, http::CaseLess>{};
+        for (const auto& [k, v] : r.response.headers)
+            if (strcasecmp(k.c_str(), "connection") == 0) {
+                http::Headers tmp{{k, v}};
+                for (auto& t : connection_tokens(tmp))
+                    hop.insert(t);
+            }
+        for (const auto& [k, v] : r.response.headers) {
+            if (not_forwarded.count(k) || hop.count(k) || strcasecmp(k.c_str(), "date") == 0 ||
+                strcasecmp(k.c_str(), "x-request-id") == 0)
+                continue;
+            out.headers.emplace(k, v);
+        }
+        out.headers.emplace("X-Request-Id", x->request_id);
+        out.body = std::move(r.response.body);
+        x->reply(std::move(out));
+    });
+}
+
+} // namespace strata::gatewayd

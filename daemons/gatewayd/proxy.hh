@@ -1,0 +1,65 @@
+// The gateway's reverse proxy: a request matched by a route (proxy_config.hh) goes to one
+// member of the route's pool over a kept-alive connection (lib/http_client's AsyncClient),
+// and its answer comes back to the client. It runs on the daemon's loop: nothing blocks.
+//
+// On the way up:
+// - hop-by-hop headers (Connection and what it names, Keep-Alive, TE, Trailer,
+//   Transfer-Encoding, Upgrade, Proxy-*) and Host, Content-Length and Expect are not passed;
+//   X-Forwarded-For gets the client's address appended, X-Forwarded-Host and
+//   X-Forwarded-Proto are set;
+// - X-Request-Id is kept when it is 1-128 of [A-Za-z0-9._:-], otherwise a new one is made;
+//   the answer carries it too;
+// - the identity header X-Strata-Caller is always removed from what the client sent. A
+//   session token (Authorization: Bearer st1...) that verifies (signature, expiry) becomes
+//   "X-Strata-Caller: user=ID"; one that does not is answered 401 here. An API key (Bearer
+//   sk_...) is passed on for the upstream to check (keys live in metad). auth=required
+//   answers 401 without either; auth=none passes Authorization on untouched and adds no
+//   identity.
+// Errors, in the error shape: no route 404, method 405 (with Allow), body over the route's
+// max_body 413, every member unreachable 502 (bad_gateway), the route's timeout 504
+// (gateway_timeout). An idempotent request (GET, HEAD, PUT, DELETE, OPTIONS) that could not
+// connect to one member is tried once on another.
+#pragma once
+
+#include "auth/session_token.hh"
+#include "http/router.hh"
+#include "proxy_config.hh"
+
+#include <memory>
+#include <optional>
+#include <uv.h>
+#include <vector>
+
+namespace strata::gatewayd {
+
+struct ProxyOptions {
+    std::size_t connections_per_member = 64; // kept-alive connections to each member
+};
+
+class Proxy {
+public:
+    Proxy(uv_loop_t* loop, const std::vector<PoolSpec>& pools, std::vector<RouteSpec> routes,
+          std::optional<auth::SessionVerifier> verifier, ProxyOptions options = {});
+    ~Proxy();
+    Proxy(const Proxy&) = delete;
+    Proxy& operator=(const Proxy&) = delete;
+
+    // Whether a route takes this request (else the gateway serves its own pages).
+    bool routes(const http::Request& request) const;
+    // Proxies the request; the answer arrives through reply. Throws http::Error for answers
+    // given at once (404, 405, 413, 401).
+    void handle(http::Request& request, const http::Reply& reply);
+
+    struct Pool; // members and their balancer
+
+private:
+    void send(std::shared_ptr<struct Exchange> x);
+
+    uv_loop_t* loop_;
+    RouteTable table_;
+    std::vector<std::unique_ptr<Pool>> pools_; // in table_'s route order: route_pool_[i]
+    std::vector<Pool*> route_pool_;
+    std::optional<auth::SessionVerifier> verifier_;
+};
+
+} // namespace strata::gatewayd

@@ -1,0 +1,79 @@
+// The gateway's upstream pools and routes, as written in gatewayd.conf (strata-gatewayd.conf(5)):
+//
+//   [proxy]
+//   pools  = ["metad unix:/run/strata/metad.sock",
+//             "app balance=least_conn http://127.0.0.1:8081 weight=3 http://127.0.0.1:8082"]
+//   routes = ["/v1/ pool=metad auth=required",
+//             "/app/ pool=app host=app.example.com methods=GET,HEAD rewrite=/ timeout_ms=5000"]
+//
+// A pool: its name, then its members (unix:/PATH or http://HOST:PORT), each optionally followed
+// by weight=N (1..100, default 1), and balance=round_robin (smooth weighted) or least_conn
+// anywhere after the name.
+// A route: a path prefix ("/" or "/a/b/": whole segments; "/v1" also matches "/v1/x" but not
+// "/v1x"), then options: pool=NAME (required), host=NAME (the Host header, port ignored, case
+// ignored; default any), methods=A,B (default any), rewrite=PREFIX (replaces the matched
+// prefix), timeout_ms=N (whole upstream exchange, default 30000), max_body=BYTES (default
+// the server's http.max_body_bytes), auth=none|optional|required (default optional).
+// The request goes to the route with the longest matching prefix among those whose host
+// matches, a route with a host beating one without at the same length.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace strata::gatewayd {
+
+enum class Balance { round_robin, least_conn };
+
+struct MemberSpec {
+    std::string target; // "unix:/run/strata/metad.sock" or "http://127.0.0.1:8081"
+    int weight = 1;
+};
+
+struct PoolSpec {
+    std::string name;
+    Balance balance = Balance::round_robin;
+    std::vector<MemberSpec> members;
+};
+
+enum class AuthMode { none, optional, required };
+
+struct RouteSpec {
+    std::string prefix; // "/v1" or "/" (no trailing slash except for "/")
+    std::string pool;
+    std::string host;                 // lower case, no port; empty: any
+    std::vector<std::string> methods; // empty: any
+    std::optional<std::string> rewrite;
+    std::uint32_t timeout_ms = 30000;
+    std::optional<std::uint64_t> max_body;
+    AuthMode auth = AuthMode::optional;
+};
+
+// Throws std::invalid_argument with a message naming the offending word.
+PoolSpec parse_pool(std::string_view text);
+RouteSpec parse_route(std::string_view text);
+
+// Checks a whole configuration: unique pool names, every route's pool defined, no two routes
+// with the same host and prefix. Throws std::invalid_argument.
+void check_proxy_config(const std::vector<PoolSpec>& pools, const std::vector<RouteSpec>& routes);
+
+// Route matching (see above).
+class RouteTable {
+public:
+    explicit RouteTable(std::vector<RouteSpec> routes);
+    // The route for this Host header value and decoded path, or nullptr. Methods are checked
+    // by the caller (a route that matches but refuses the method answers 405).
+    const RouteSpec* match(std::string_view host_header, std::string_view path) const;
+    const std::vector<RouteSpec>& routes() const { return routes_; }
+
+private:
+    std::vector<RouteSpec> routes_; // longest prefix first, hosted before hostless
+};
+
+// The upstream path for a matched route: the prefix replaced by the rewrite, if any.
+std::string rewrite_path(const RouteSpec& route, std::string_view path);
+
+} // namespace strata::gatewayd

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""gatewayd's reverse proxy against real upstreams: HTTP servers of the test on a unix socket
+and on TCP, and strata-metad itself. Routing (prefix, host, methods, rewrite), what goes up
+(re-encoded path and query, forwarded headers, request ids, hop-by-hop and forged identity
+headers dropped), balancing, retries, timeouts, limits, and session tokens verified at the
+gateway with the identity passed upstream."""
+
+import http.client
+import http.server
+import json
+import os
+import socketserver
+import subprocess
+import threading
+import time
+
+from harness import (Daemon, Tap, UnixHTTPConnection, binary, free_port, metad_auth, serve_unix,
+                     tempdir, write_config)
+
+t = Tap()
+d = tempdir()
+rundir = os.path.join(d, "run")
+
+
+def echo_handler(name):
+    class Echo(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the gateway's pool expects
+
+        def log_message(self, *args):
+            pass
+
+        def answer(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n else b""
+            if self.path.startswith("/slow"):
+                time.sleep(2)
+            out = json.dumps({"upstream": name, "method": self.command, "path": self.path,
+                              "headers": {k.lower(): v for k, v in self.headers.items()},
+                              "body": body.decode("utf-8", "replace")}).encode()
+            self.send_response(201 if self.command == "POST" else 200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.send_header("Keep-Alive", "timeout=5")   # hop-by-hop: not passed down
+            self.send_header("X-Upstream", name)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(out)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = answer
+
+    return Echo
+
+
+class TCPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+unix_up = serve_unix(os.path.join(d, "u1.sock"), echo_handler("u1"))
+tcp_ups = []
+for name in ("t1", "t2"):
+    s = TCPServer(("127.0.0.1", 0), echo_handler(name))
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+    tcp_ups.append(s)
+t1 = f"http://127.0.0.1:{tcp_ups[0].server_address[1]}"
+t2 = f"http://127.0.0.1:{tcp_ups[1].server_address[1]}"
+
+# metad, whose session tokens the gateway verifies with the public key.
+mconf = write_config(os.path.join(d, "metad.conf"), "metad", rundir, d, metad_auth(d))
+metad = Daemon("metad", mconf, rundir)
+t.ok(metad.wait_ready(), "metad starts", metad.output())
+pub = subprocess.run([binary("stratactl"), "auth", "public-key", os.path.join(d, "session.key")],
+                     capture_output=True, text=True, timeout=10)
+t.ok(pub.returncode == 0 and len(pub.stdout.strip()) == 64, "stratactl auth public-key", pub)
+with open(os.path.join(d, "session.pub"), "w") as f:
+    f.write("# metad's session key\n" + pub.stdout)
+
+dead = os.path.join(d, "nobody.sock")
+port = free_port()
+pools = [f"echo unix:{d}/u1.sock", f"tcp {t1} weight=3 {t2}",
+         f"halfdead unix:{dead} unix:{d}/u1.sock", f"dead unix:{dead}",
+         f"metad unix:{metad.sock}"]
+routes = ["/echo pool=echo", "/app pool=tcp rewrite=/inner methods=GET,HEAD",
+          "/echo pool=tcp host=media.test", "/small pool=echo max_body=10",
+          "/slow pool=echo timeout_ms=500", "/half pool=halfdead", "/gone pool=dead",
+          "/v1 pool=metad", "/private pool=echo auth=required", "/open pool=echo auth=none"]
+extra = (f'[public]\nlisten = ["127.0.0.1:{port}"]\nweb_root = "{d}"\n'
+         f'[proxy]\npools = {json.dumps(pools)}\nroutes = {json.dumps(routes)}\n'
+         f'[auth]\nsession_public_keys_file = "{d}/session.pub"\n')
+conf = write_config(os.path.join(d, "gatewayd.conf"), "gatewayd", rundir, d, extra)
+gw = Daemon("gatewayd", conf, rundir)
+t.ok(gw.wait_ready(), "gatewayd starts", gw.output())
+
+
+def call(method, path, body=None, headers=None, conn=None):
+    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    data = r.read()
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    if not conn:
+        c.close()
+    try:
+        j = json.loads(data) if data else None
+    except ValueError:
+        j = None
+    return r.status, hdrs, j, data
+
+
+st, h, j, _ = call("GET", "/echo/a%20b/%C3%A9?x=1&y=%C3%A9+z&flag")
+t.ok(st == 200 and j["upstream"] == "u1" and j["path"] == "/echo/a%20b/%C3%A9?x=1&y=%C3%A9+z&flag",
+     "a GET goes to the unix upstream: the path encoded again, the query as sent", j)
+t.ok(j["headers"].get("x-forwarded-for") == "127.0.0.1" and
+     j["headers"].get("x-forwarded-host") == f"127.0.0.1:{port}" and
+     j["headers"].get("x-forwarded-proto") == "http", "X-Forwarded-For/Host/Proto", j["headers"])
+rid = j["headers"].get("x-request-id", "")
+t.ok(len(rid) == 32 and h.get("x-request-id") == rid, "a request id made, sent up and down",
+     (rid, h))
+t.ok(h.get("x-upstream") == "u1" and "keep-alive" not in h, "upstream headers back, hop-by-hop "
+     "ones dropped", h)
+st, h, j, _ = call("GET", "/echo", headers={"X-Request-Id": "abc-123.X"})
+t.ok(j["headers"]["x-request-id"] == "abc-123.X" and h["x-request-id"] == "abc-123.X",
+     "a client's valid request id is kept", (j["headers"], h))
+st, h, j, _ = call("GET", "/echo", headers={"X-Request-Id": "bad id\x01"[:6] + "!"})
+t.ok(len(j["headers"]["x-request-id"]) == 32, "an invalid one is replaced", j["headers"])
+st, h, j, _ = call("GET", "/echo", headers={"X-Forwarded-For": "192.0.2.7"})
+t.ok(j["headers"]["x-forwarded-for"] == "192.0.2.7, 127.0.0.1", "X-Forwarded-For appended",
+     j["headers"])
+st, h, j, _ = call("POST", "/echo/post", body=b'{"a":1}',
+                   headers={"Content-Type": "application/json",
+                            "Connection": "keep-alive, X-Hop", "X-Hop": "1", "TE": "trailers",
+                            "X-Strata-Caller": "user=1", "X-Custom": "kept"})
+t.ok(st == 201 and j["method"] == "POST" and j["body"] == '{"a":1}', "a POST with its body",
+     (st, j))
+hd = j["headers"]
+t.ok("x-hop" not in hd and "te" not in hd and hd.get("x-custom") == "kept",
+     "hop-by-hop headers (and those Connection names) are not passed up", hd)
+t.ok("x-strata-caller" not in hd, "a forged X-Strata-Caller is dropped", hd)
+
+st, _, j, _ = call("GET", "/app/x/y?q=1")
+t.ok(st == 200 and j["path"] == "/inner/x/y?q=1" and j["upstream"] in ("t1", "t2"),
+     "rewrite replaces the prefix (TCP pool)", j)
+st, _, j, _ = call("GET", "/application")
+t.ok(st == 404, "a prefix matches whole segments only", (st, j))
+st, h, j, _ = call("POST", "/app/x")
+t.ok(st == 405 and "GET" in h.get("allow", "") and j["error"]["code"] == "method_not_allowed",
+     "methods= refuses others with 405 and Allow", (st, h, j))
+st, _, j, _ = call("GET", "/echo/z", headers={"Host": "Media.Test:8080"})
+t.ok(st == 200 and j["upstream"] in ("t1", "t2"), "a host route wins over the hostless one", j)
+
+seen = {}
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+for _ in range(8):
+    st, _, j, _ = call("GET", "/app/w", conn=c)
+    seen[j["upstream"]] = seen.get(j["upstream"], 0) + 1
+c.close()
+t.ok(seen == {"t1": 6, "t2": 2}, "weighted round robin: 3:1 over 8 requests", seen)
+
+st, _, j, _ = call("POST", "/small", body=b"x" * 11)
+t.ok(st == 413 and j["error"]["code"] == "body_too_large", "max_body: 413", (st, j))
+st, _, j, _ = call("POST", "/small", body=b"x" * 10)
+t.ok(st == 201, "at the limit: passed", st)
+
+t0 = time.monotonic()
+st, h, j, _ = call("GET", "/slow")
+took = time.monotonic() - t0
+t.ok(st == 504 and j["error"]["code"] == "gateway_timeout" and took < 1.8 and
+     "x-request-id" in h, "an upstream slower than timeout_ms: 504 in time", (st, j, took))
+
+half = {call("GET", "/half")[0] for _ in range(6)}
+t.ok(half == {200}, "an idempotent request that cannot connect is retried on another member",
+     half)
+st, _, j, _ = call("POST", "/gone", body=b"{}")
+t.ok(st == 502 and j["error"]["code"] == "bad_gateway", "no member reachable: 502", (st, j))
+st, _, j, _ = call("DELETE", "/nowhere")
+t.ok(st == 404 and j["error"]["code"] == "not_found", "no route: 404 in the error shape", (st, j))
+st, _, j, _ = call("GET", "/healthz")
+t.ok(st == 200, "the gateway's own /healthz still answers", st)
+
+# Session tokens from metad, verified at the gateway.
+mc = UnixHTTPConnection(metad.sock, timeout=20)
+mc.request("POST", "/v1/users", body=json.dumps({"name": "alice", "email": "a@example.org",
+                                                  "password": "correct horse"}),
+           headers={"Content-Type": "application/json"})
+mc.getresponse().read()
+st, _, login, _ = call("POST", "/v1/sessions",
+                       body=json.dumps({"login": "alice", "password": "correct horse"}),
+                       headers={"Content-Type": "application/json"})
+t.ok(st == 201 and login["token"].startswith("st1."), "login through the gateway", (st, login))
+token, alice = login["token"], login["user"]
+st, _, j, _ = call("GET", "/v1/users/me", headers={"Authorization": "Bearer " + token})
+t.ok(st == 200 and j["id"] == alice["id"], "a verified token reaches metad as the identity",
+     (st, j))
+st, _, j, _ = call("GET", "/echo/who", headers={"Authorization": "Bearer " + token})
+t.ok(j["headers"].get("x-strata-caller") == f"user={alice['id']}" and
+     "authorization" not in j["headers"], "upstream gets X-Strata-Caller, not the token",
+     j["headers"])
+bad = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+st, _, j, _ = call("GET", "/echo/who", headers={"Authorization": "Bearer " + bad})
+t.ok(st == 401 and j["error"]["code"] == "invalid_token", "an altered token: 401 at the gateway",
+     (st, j))
+st, _, j, _ = call("GET", "/private")
+t.ok(st == 401 and j["error"]["code"] == "unauthenticated", "auth=required without credentials",
+     (st, j))
+st, _, j, _ = call("GET", "/private", headers={"Authorization": "Bearer " + token,
+                                                "X-Strata-Caller": "user=1"})
+t.ok(st == 200 and j["headers"]["x-strata-caller"] == f"user={alice['id']}",
+     "auth=required with a token: the verified identity, not the forged one", j)
+st, _, j, _ = call("GET", "/private", headers={"Authorization": "Bearer sk_notchecked"})
+t.ok(st == 200 and j["headers"].get("authorization") == "Bearer sk_notchecked" and
+     "x-strata-caller" not in j["headers"], "an API key goes up for the upstream to check", j)
+st, _, j, _ = call("GET", "/open", headers={"Authorization": "Bearer " + bad})
+t.ok(st == 200 and "x-strata-caller" not in j["headers"] and
+     j["headers"].get("authorization") == "Bearer " + bad, "auth=none passes Authorization on",
+     j)
+
+# Configuration mistakes are refused before start, with the item and the reason.
+for item, why in [('"/x pool=echo frob=1"', "unknown route option"),
+                  ('"x pool=echo"', "must start with '/'"),
+                  ('"/x"', "no pool=NAME")]:
+    bad_conf = write_config(os.path.join(d, "bad.conf"), "gatewayd", rundir, d,
+                            f'[proxy]\npools = ["echo unix:/x.sock"]\nroutes = [{item}]\n')
+    r = subprocess.run([binary("gatewayd"), "--config", bad_conf, "--check-config"],
+                       capture_output=True, text=True, timeout=10)
+    t.ok(r.returncode != 0 and why in r.stderr, f"--check-config refuses {item}", r.stderr)
+
+rc, _ = gw.stop()
+t.ok(rc == 0, "gatewayd stops cleanly", gw.output())
+metad.stop()
+unix_up.shutdown()
+for s in tcp_ups:
+    s.shutdown()
+t.done()
