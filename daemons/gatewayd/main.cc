@@ -53,14 +53,25 @@ void extend_schema(config::Schema& s) {
              "for the upstream to verify)");
 }
 
+struct ProxyConfig {
+    std::vector<gatewayd::PoolSpec> pools;
+    std::vector<gatewayd::RouteSpec> routes;
+};
+
+// Each item was checked by its key; this checks them together (routes name defined pools).
+ProxyConfig proxy_config(const config::Config& cfg) {
+    ProxyConfig pc;
+    for (const auto& p : cfg.string_list("proxy.pools"))
+        pc.pools.push_back(gatewayd::parse_pool(p));
+    for (const auto& r : cfg.string_list("proxy.routes"))
+        pc.routes.push_back(gatewayd::parse_route(r));
+    gatewayd::check_proxy_config(pc.pools, pc.routes);
+    return pc;
+}
+
 void start(daemon::Runtime& rt) {
     const auto& cfg = rt.config();
-    std::vector<gatewayd::PoolSpec> pools;
-    for (const auto& p : cfg.string_list("proxy.pools"))
-        pools.push_back(gatewayd::parse_pool(p));
-    std::vector<gatewayd::RouteSpec> routes;
-    for (const auto& r : cfg.string_list("proxy.routes"))
-        routes.push_back(gatewayd::parse_route(r));
+    auto [pools, routes] = proxy_config(cfg);
     std::optional<auth::SessionVerifier> verifier;
     if (const auto& keys = cfg.string("auth.session_public_keys_file"); !keys.empty())
         verifier = auth::SessionVerifier::from_file(keys);
@@ -98,6 +109,7 @@ int main(int argc, char** argv) {
         .name = "gatewayd",
         .summary = "Strata HTTP API gateway.",
         .extend_schema = extend_schema,
+        .check = [](const config::Config& c) { proxy_config(c); },
         .start = start,
         .stop = stop,
     };

@@ -266,6 +266,7 @@ std::optional<std::string> Runtime::reload() {
     std::optional<config::Config> next;
     try {
         next = config::load(schema, config_path_);
+        if (spec_.check) spec_.check(*next);
         if (spec_.reload) spec_.reload(*this, *next);
     } catch (const config::Error& e) {
         log_config_error(e);
@@ -375,6 +376,17 @@ int main(int argc, char** argv, const Spec& spec) {
             log::error("not starting: the configuration has errors");
         }
         return 1;
+    }
+    if (spec.check) {
+        try {
+            spec.check(*config);
+        } catch (const std::exception& e) {
+            if (opts->check_config)
+                fmt::print(stderr, "{}: {}\n", opts->config_path, e.what());
+            else
+                log::error("not starting: {}: {}", opts->config_path, e.what());
+            return 1;
+        }
     }
     if (opts->check_config) {
         for (const auto& f : config->files())

@@ -28,6 +28,10 @@ struct Spec {
     std::string state_dir;
     // Daemon-specific keys, added to the common ones.
     std::function<void(config::Schema&)> extend_schema;
+    // Rules across keys that the schema cannot state (a route naming a pool that no key
+    // defines): throws std::exception saying what is wrong. Run by --check-config, before
+    // start and on reload, so all three refuse the same files.
+    std::function<void(const config::Config&)> check;
     // Called once the state is open and before sockets are taken: add routes, listeners.
     std::function<void(Runtime&)> start;
     // Called with a validated new config on reload, before it becomes current. Throwing

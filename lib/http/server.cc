@@ -119,11 +119,6 @@ void* on_uri(void*, const char* uri, MHD_Connection* connection) {
     return nullptr; // no request context yet: the access handler makes it
 }
 
-std::optional<PeerCredentials> peer_of(MHD_Connection* connection) {
-    const ConnectionContext* ctx = context_of(connection);
-    return ctx ? ctx->peer : std::nullopt;
-}
-
 ssize_t read_body(void* cls, std::uint64_t pos, char* buf, size_t max) {
     auto* reader = static_cast<std::shared_ptr<BodyReader>*>(cls);
     try {

@@ -216,7 +216,8 @@ t.ok(st == 200 and "x-strata-caller" not in j["headers"] and
 # Configuration mistakes are refused before start, with the item and the reason.
 for item, why in [('"/x pool=echo frob=1"', "unknown route option"),
                   ('"x pool=echo"', "must start with '/'"),
-                  ('"/x"', "no pool=NAME")]:
+                  ('"/x"', "no pool=NAME"),
+                  ('"/x pool=undefined"', "which proxy.pools does not define")]:
     bad_conf = write_config(os.path.join(d, "bad.conf"), "gatewayd", rundir, d,
                             f'[proxy]\npools = ["echo unix:/x.sock"]\nroutes = [{item}]\n')
     r = subprocess.run([binary("gatewayd"), "--config", bad_conf, "--check-config"],

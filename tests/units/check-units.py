@@ -54,6 +54,8 @@ def spec_keys(name):
         keys["daemon"].append("state_dir")
     if name == "gatewayd":
         keys["public"] = ["listen", "web_root"]
+        keys["proxy"] = ["pools", "routes", "connections_per_member"]
+        keys["auth"] = ["session_public_keys_file"]
     if name == "metad":
         keys["meta"] = ["node_id", "max_map_bytes", "commit_nice"]
         keys["auth"] = ["session_key_file", "session_ttl_seconds", "password_cost"]
