@@ -1,10 +1,10 @@
 // strata-gatewayd: the public HTTP entry of Strata.
 // This release has the common daemon runtime and a public listener that proxies the routes
 // of [proxy] to their upstream pools (proxy.hh: balancing, kept-alive connections, the
-// verified identity passed upstream, request ids, 502/504 in the error shape), and serves the
-// web client's static files and /healthz for everything no route takes. TLS, rate limits,
-// JWT, caching, transforms, health checks, WebSocket and hot reload of routes come with the
-// rest of the gateway's issue.
+// verified identity passed upstream, request ids, per-route rate limits, 502/504 in the error
+// shape), and serves the web client's static files and /healthz for everything no route
+// takes. TLS, JWT, caching, transforms, health checks, WebSocket and hot reload of routes come
+// with the rest of the gateway's issue.
 #include "daemon/runtime.hh"
 #include "proxy.hh"
 #include "static_files.hh"
@@ -44,7 +44,8 @@ void extend_schema(config::Schema& s) {
                   each_item(gatewayd::parse_pool));
     s.string_list("proxy.routes", {}, false,
                   "routes: \"PREFIX pool=NAME [host=H] [methods=A,B] [rewrite=P] "
-                  "[timeout_ms=N] [max_body=N] [auth=none|optional|required]\"",
+                  "[timeout_ms=N] [max_body=N] [auth=none|optional|required] [rate=N/s|m|h "
+                  "[burst=N] [rate_key=ip|user|api_key|route]]\"",
                   each_item(gatewayd::parse_route));
     s.integer("proxy.connections_per_member", 64, 1, 4096, false,
               "kept-alive connections the gateway opens to each upstream member at most");

@@ -1,8 +1,10 @@
 #include "proxy.hh"
 
+#include "auth/api_key.hh"
 #include "http_client/async_client.hh"
 
 #include <algorithm>
+#include <cmath>
 #include <ctime>
 #include <map>
 #include <random>
@@ -129,6 +131,27 @@ std::set<std::string, http::CaseLess> connection_tokens(const http::Headers& h) 
     return out;
 }
 
+// The bucket a request draws from (RateKey): "ip:ADDR" (unix-socket clients by uid),
+// "user:ID", "key:ID", or "" for the whole route.
+std::string rate_key(RateKey kind, const http::Request& req, std::optional<std::uint64_t> user,
+                     std::optional<std::string_view> authz) {
+    if (kind == RateKey::route) return {};
+    if (kind == RateKey::api_key && authz && authz->starts_with("Bearer sk_"))
+        if (auto key = auth::parse_api_key(authz->substr(7)))
+            return "key:" + std::to_string(key->id);
+    if ((kind == RateKey::user || kind == RateKey::api_key) && user)
+        return "user:" + std::to_string(*user);
+    if (!req.remote_address.empty()) return "ip:" + req.remote_address;
+    return req.peer ? "uid:" + std::to_string(req.peer->uid) : "local";
+}
+
+void add_rate_headers(http::Headers& h, const RateLimiter::Verdict& v) {
+    h.emplace("RateLimit-Limit", std::to_string(v.limit));
+    h.emplace("RateLimit-Remaining", std::to_string(v.remaining));
+    h.emplace("RateLimit-Reset",
+              std::to_string(static_cast<std::uint64_t>(std::ceil(v.reset_seconds))));
+}
+
 } // namespace
 
 struct Proxy::Pool {
@@ -181,12 +204,14 @@ struct Proxy::Pool {
 
 // One proxied request: what goes up, who answers, which members were tried.
 struct Exchange {
+    explicit Exchange(http::Reply r) : reply(std::move(r)) {}
     http_client::Request up;
     http::Reply reply;
     std::string request_id;
     Proxy::Pool* pool = nullptr;
     std::vector<std::size_t> tried;
-    bool retry = false; // idempotent: may go to a second member
+    bool retry = false;                        // idempotent: may go to a second member
+    std::optional<RateLimiter::Verdict> limit; // the route's rate limit, for the answer
 };
 
 Proxy::Proxy(uv_loop_t* loop, const std::vector<PoolSpec>& pools, std::vector<RouteSpec> routes,
@@ -212,8 +237,11 @@ Proxy::Proxy(uv_loop_t* loop, const std::vector<PoolSpec>& pools, std::vector<Ro
         by_name[spec.name] = p.get();
         pools_.push_back(std::move(p));
     }
-    for (const auto& r : table_.routes())
+    for (const auto& r : table_.routes()) {
         route_pool_.push_back(by_name.at(r.pool));
+        route_limiter_.push_back(
+            r.rate ? std::make_unique<RateLimiter>(r.rate->per_second, r.rate->burst) : nullptr);
+    }
 }
 
 Proxy::~Proxy() = default;
@@ -241,12 +269,14 @@ void Proxy::handle(http::Request& req, const http::Reply& reply) {
                           "the request body is over this route's limit of " +
                               std::to_string(*route->max_body) + " bytes");
 
-    auto x =
-        std::make_shared<Exchange>(Exchange{{}, reply, {}, nullptr, {}, idempotent(req.method)});
-    x->pool = route_pool_[static_cast<std::size_t>(route - table_.routes().data())];
+    const auto index = static_cast<std::size_t>(route - table_.routes().data());
+    auto x = std::make_shared<Exchange>(reply);
+    x->retry = idempotent(req.method);
+    x->pool = route_pool_[index];
 
     // Identity: whatever the client claims in X-Strata-Caller is dropped (not_forwarded).
     std::optional<std::string> caller;
+    std::optional<std::uint64_t> user;
     bool pass_authorization = true;
     auto authz = req.header("Authorization");
     if (route->auth != AuthMode::none && authz && authz->starts_with("Bearer st1.")) {
@@ -259,11 +289,27 @@ void Proxy::handle(http::Request& req, const http::Reply& reply) {
                                       ? "the session token has expired"
                                       : "the session token is not valid");
             caller = "user=" + std::to_string(claims.user);
+            user = claims.user;
             pass_authorization = false; // verified here: the upstream gets the identity
         }
     }
     if (route->auth == AuthMode::required && !caller && !(authz && authz->starts_with("Bearer ")))
         throw http::Error(401, "unauthenticated", "this route needs a session token or an API key");
+
+    if (RateLimiter* limiter = route_limiter_[index].get()) {
+        auto v =
+            limiter->take(rate_key(route->rate->key, req, user, authz), RateLimiter::Clock::now());
+        if (!v.allowed) {
+            auto r = http::Response::error(429, "rate_limited",
+                                           "too many requests on this route: try again later");
+            add_rate_headers(r.headers, v);
+            auto wait = static_cast<std::uint64_t>(std::ceil(v.retry_after));
+            r.headers.emplace("Retry-After", std::to_string(std::max<std::uint64_t>(1, wait)));
+            reply(std::move(r));
+            return;
+        }
+        x->limit = v;
+    }
 
     auto hop = connection_tokens(req.headers);
     http_client::Request& up = x->up;
@@ -326,6 +372,7 @@ void Proxy::send(std::shared_ptr<Exchange> x) {
                                             std::string("the upstream failed: ") +
                                                 std::string(http_client::kind_name(k)));
             e.headers.emplace("X-Request-Id", x->request_id);
+            if (x->limit) add_rate_headers(e.headers, *x->limit);
             x->reply(std::move(e));
             return;
         }
@@ -345,6 +392,7 @@ void Proxy::send(std::shared_ptr<Exchange> x) {
             out.headers.emplace(k, v);
         }
         out.headers.emplace("X-Request-Id", x->request_id);
+        if (x->limit) add_rate_headers(out.headers, *x->limit);
         out.body = std::move(r.response.body);
         x->reply(std::move(out));
     });

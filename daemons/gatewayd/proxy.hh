@@ -17,13 +17,15 @@
 //   identity.
 // Errors, in the error shape: no route 404, method 405 (with Allow), body over the route's
 // max_body 413, every member unreachable 502 (bad_gateway), the route's timeout 504
-// (gateway_timeout). An idempotent request (GET, HEAD, PUT, DELETE, OPTIONS) that could not
-// connect to one member is tried once on another.
+// (gateway_timeout), over the route's rate= 429 (rate_limited, with Retry-After; every answer
+// of a limited route carries RateLimit-Limit, -Remaining and -Reset). An idempotent request (GET,
+// HEAD, PUT, DELETE, OPTIONS) that could not connect to one member is tried once on another.
 #pragma once
 
 #include "auth/session_token.hh"
 #include "http/router.hh"
 #include "proxy_config.hh"
+#include "rate_limit.hh"
 
 #include <memory>
 #include <optional>
@@ -59,6 +61,7 @@ private:
     RouteTable table_;
     std::vector<std::unique_ptr<Pool>> pools_; // in table_'s route order: route_pool_[i]
     std::vector<Pool*> route_pool_;
+    std::vector<std::unique_ptr<RateLimiter>> route_limiter_; // null: no rate= on the route
     std::optional<auth::SessionVerifier> verifier_;
 };
 

@@ -192,11 +192,37 @@ RouteSpec parse_route(std::string_view text) {
                 r.auth = AuthMode::required;
             else
                 bad("auth is none, optional or required", word);
+        } else if (key == "rate") {
+            auto slash = v.find('/');
+            std::string_view unit = slash == v.npos ? "" : v.substr(slash + 1);
+            double per = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
+            if (per == 0) bad("rate= wants N/s, N/m or N/h", word);
+            auto n = number("rate", v.substr(0, slash), 1, 1'000'000);
+            if (!r.rate) r.rate = RateSpec{};
+            r.rate->per_second = static_cast<double>(n) / per;
+            if (!r.rate->burst) r.rate->burst = n;
+        } else if (key == "burst") {
+            if (!r.rate) r.rate = RateSpec{};
+            r.rate->burst = number("burst", v, 1, 1'000'000);
+        } else if (key == "rate_key") {
+            if (!r.rate) r.rate = RateSpec{};
+            if (v == "ip")
+                r.rate->key = RateKey::ip;
+            else if (v == "user")
+                r.rate->key = RateKey::user;
+            else if (v == "api_key")
+                r.rate->key = RateKey::api_key;
+            else if (v == "route")
+                r.rate->key = RateKey::route;
+            else
+                bad("rate_key is ip, user, api_key or route", word);
         } else {
             bad("unknown route option", word);
         }
     }
     if (r.pool.empty()) throw std::invalid_argument("route " + r.prefix + " has no pool=NAME");
+    if (r.rate && r.rate->per_second == 0)
+        throw std::invalid_argument("route " + r.prefix + ": burst= and rate_key= need rate=");
     return r;
 }
 

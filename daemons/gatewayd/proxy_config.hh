@@ -13,7 +13,9 @@
 // "/v1x"), then options: pool=NAME (required), host=NAME (the Host header, port ignored, case
 // ignored; default any), methods=A,B (default any), rewrite=PREFIX (replaces the matched
 // prefix), timeout_ms=N (whole upstream exchange, default 30000), max_body=BYTES (default
-// the server's http.max_body_bytes), auth=none|optional|required (default optional).
+// the server's http.max_body_bytes), auth=none|optional|required (default optional),
+// rate=N/s|N/m|N/h (N 1..1000000: a token bucket per rate_key, refusing with 429), burst=N
+// (the bucket's size, default N) and rate_key=ip|user|api_key|route (default ip).
 // The request goes to the route with the longest matching prefix among those whose host
 // matches, a route with a host beating one without at the same length.
 #pragma once
@@ -41,6 +43,16 @@ struct PoolSpec {
 
 enum class AuthMode { none, optional, required };
 
+// Whose requests share a rate-limit bucket: the client's address, the verified user (the
+// address for anonymous callers), the API key's id (else as user), or the whole route.
+enum class RateKey { ip, user, api_key, route };
+
+struct RateSpec {
+    double per_second = 0;
+    std::uint64_t burst = 0;
+    RateKey key = RateKey::ip;
+};
+
 struct RouteSpec {
     std::string prefix; // "/v1" or "/" (no trailing slash except for "/")
     std::string pool;
@@ -50,6 +62,7 @@ struct RouteSpec {
     std::uint32_t timeout_ms = 30000;
     std::optional<std::uint64_t> max_body;
     AuthMode auth = AuthMode::optional;
+    std::optional<RateSpec> rate; // rate=N/s|m|h [burst=N] [rate_key=...]
 };
 
 // Throws std::invalid_argument with a message naming the offending word.

@@ -117,3 +117,22 @@ Test(proxy_config, rewrite_replaces_the_prefix) {
     auto keep = parse_route("/app pool=a");
     cr_assert_eq(rewrite_path(keep, "/app/x"), "/app/x");
 }
+
+Test(proxy_config, rate_options) {
+    auto r = parse_route("/a pool=p rate=120/m");
+    cr_assert(r.rate.has_value());
+    cr_assert_float_eq(r.rate->per_second, 2.0, 1e-9);
+    cr_assert_eq(r.rate->burst, 120u);
+    cr_assert(r.rate->key == RateKey::ip);
+    auto b = parse_route("/a pool=p burst=5 rate=10/s rate_key=user");
+    cr_assert_float_eq(b.rate->per_second, 10.0, 1e-9);
+    cr_assert_eq(b.rate->burst, 5u);
+    cr_assert(b.rate->key == RateKey::user);
+    cr_assert_float_eq(parse_route("/a pool=p rate=3600/h").rate->per_second, 1.0, 1e-9);
+    cr_assert_not(parse_route("/a pool=p").rate.has_value());
+    cr_assert(refusal("/a pool=p burst=5").find("need rate=") != std::string::npos);
+    cr_assert(refusal("/a pool=p rate=10").find("N/s") != std::string::npos);
+    cr_assert(refusal("/a pool=p rate=0/s").find("rate wants") != std::string::npos);
+    cr_assert(refusal("/a pool=p rate=5/d").find("N/s") != std::string::npos);
+    cr_assert(refusal("/a pool=p rate=5/s rate_key=x").find("rate_key is") != std::string::npos);
+}

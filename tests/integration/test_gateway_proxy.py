@@ -82,7 +82,8 @@ pools = [f"echo unix:{d}/u1.sock", f"tcp {t1} weight=3 {t2}",
 routes = ["/echo pool=echo", "/app pool=tcp rewrite=/inner methods=GET,HEAD",
           "/echo pool=tcp host=media.test", "/small pool=echo max_body=10",
           "/slow pool=echo timeout_ms=500", "/half pool=halfdead", "/gone pool=dead",
-          "/v1 pool=metad", "/private pool=echo auth=required", "/open pool=echo auth=none"]
+          "/v1 pool=metad", "/private pool=echo auth=required", "/open pool=echo auth=none",
+          "/limited pool=echo rate=3/m", "/peruser pool=echo rate=1/m rate_key=user"]
 extra = (f'[public]\nlisten = ["127.0.0.1:{port}"]\nweb_root = "{d}"\n'
          f'[proxy]\npools = {json.dumps(pools)}\nroutes = {json.dumps(routes)}\n'
          f'[auth]\nsession_public_keys_file = "{d}/session.pub"\n')
@@ -213,11 +214,27 @@ t.ok(st == 200 and "x-strata-caller" not in j["headers"] and
      j["headers"].get("authorization") == "Bearer " + bad, "auth=none passes Authorization on",
      j)
 
+# Rate limits: a bucket of 3 refilled at 3 per minute, per client address.
+got = [call("GET", "/limited") for _ in range(4)]
+t.ok([g[0] for g in got[:3]] == [200, 200, 200] and
+     [g[1].get("ratelimit-remaining") for g in got[:3]] == ["2", "1", "0"] and
+     got[0][1].get("ratelimit-limit") == "3", "under the limit: passed, RateLimit-* counting down",
+     [(g[0], g[1].get("ratelimit-remaining")) for g in got])
+st, h, j, _ = got[3]
+t.ok(st == 429 and j["error"]["code"] == "rate_limited" and 15 <= int(h["retry-after"]) <= 20
+     and h["ratelimit-remaining"] == "0", "over it: 429 with Retry-After", (st, h, j))
+st, _, _, _ = call("GET", "/peruser", headers={"Authorization": "Bearer " + token})
+st2, _, j2, _ = call("GET", "/peruser", headers={"Authorization": "Bearer " + token})
+st3, _, _, _ = call("GET", "/peruser")
+t.ok((st, st2, st3) == (200, 429, 200), "rate_key=user: alice's bucket is hers, anonymous "
+     "callers draw from their address's", (st, st2, st3, j2))
+
 # Configuration mistakes are refused before start, with the item and the reason.
 for item, why in [('"/x pool=echo frob=1"', "unknown route option"),
                   ('"x pool=echo"', "must start with '/'"),
                   ('"/x"', "no pool=NAME"),
-                  ('"/x pool=undefined"', "which proxy.pools does not define")]:
+                  ('"/x pool=undefined"', "which proxy.pools does not define"),
+                  ('"/x pool=echo burst=3"', "need rate=")]:
     bad_conf = write_config(os.path.join(d, "bad.conf"), "gatewayd", rundir, d,
                             f'[proxy]\npools = ["echo unix:/x.sock"]\nroutes = [{item}]\n')
     r = subprocess.run([binary("gatewayd"), "--config", bad_conf, "--check-config"],
