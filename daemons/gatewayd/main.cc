@@ -79,7 +79,8 @@ void start(daemon::Runtime& rt) {
     g_proxy = std::make_unique<gatewayd::Proxy>(
         rt.loop(), pools, std::move(routes), std::move(verifier),
         gatewayd::ProxyOptions{.connections_per_member = static_cast<std::size_t>(
-                                   cfg.integer("proxy.connections_per_member"))});
+                                   cfg.integer("proxy.connections_per_member")),
+                               .metrics = &rt.metrics()});
 
     g_public.get("/healthz", [](http::Request&) {
         return http::Response::json(200, {{"status", "ok"}});

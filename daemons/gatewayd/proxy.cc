@@ -4,6 +4,8 @@
 #include "http_client/async_client.hh"
 
 #include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <cmath>
 #include <ctime>
 #include <map>
@@ -47,16 +49,40 @@ bool request_id_ok(std::string_view v) {
     });
 }
 
-std::string new_request_id() {
+// `digits` random lower-case hex digits, never all zeros (W3C trace context forbids them).
+std::string random_hex(std::size_t digits) {
     static thread_local std::mt19937_64 rng{std::random_device{}()};
     static const char* hex = "0123456789abcdef";
-    std::string id(32, '0');
-    for (int half = 0; half < 2; ++half) {
-        std::uint64_t v = rng();
-        for (int i = 0; i < 16; ++i)
-            id[static_cast<std::size_t>(half * 16 + i)] = hex[(v >> (4 * i)) & 15];
-    }
+    std::string id(digits, '0');
+    while (id.find_first_not_of('0') == std::string::npos)
+        for (std::size_t i = 0; i < digits; i += 16) {
+            std::uint64_t v = rng();
+            for (std::size_t j = 0; j < 16 && i + j < digits; ++j)
+                id[i + j] = hex[(v >> (4 * j)) & 15];
+        }
     return id;
+}
+
+std::string new_request_id() {
+    return random_hex(32);
+}
+
+bool lower_hex(std::string_view s, std::size_t n) {
+    return s.size() == n && s.find_first_not_of("0123456789abcdef") == std::string_view::npos &&
+           s.find_first_not_of('0') != std::string_view::npos;
+}
+
+// W3C Trace Context: the gateway is a hop of the trace, so the upstream gets the client's
+// trace id and flags with a new parent id (the gateway's span); a missing or malformed
+// traceparent starts a new trace, not sampled (flags 00: the gateway records no spans).
+std::string next_traceparent(std::optional<std::string_view> in) {
+    if (in && in->size() >= 55 && in->substr(0, 3) == "00-" && (*in)[35] == '-' &&
+        (*in)[52] == '-' && lower_hex(in->substr(3, 32), 32) && lower_hex(in->substr(36, 16), 16) &&
+        in->substr(53, 2).find_first_not_of("0123456789abcdef") == std::string_view::npos &&
+        (in->size() == 55 || (*in)[55] == '-'))
+        return "00-" + std::string(in->substr(3, 32)) + "-" + random_hex(16) + "-" +
+               std::string(in->substr(53, 2));
+    return "00-" + random_hex(32) + "-" + random_hex(16) + "-00";
 }
 
 // Percent-encodes what may not appear raw in a path (keeps '/' and RFC 3986 pchar).
@@ -162,6 +188,7 @@ struct Proxy::Pool {
         std::size_t active = 0; // requests in flight (least_conn)
         std::unique_ptr<http_client::AsyncClient> client;
     };
+    std::string name;
     Balance balance = Balance::round_robin;
     std::vector<Member> members;
 
@@ -221,6 +248,7 @@ Proxy::Proxy(uv_loop_t* loop, const std::vector<PoolSpec>& pools, std::vector<Ro
     std::map<std::string, Pool*> by_name;
     for (const auto& spec : pools) {
         auto p = std::make_unique<Pool>();
+        p->name = spec.name;
         p->balance = spec.balance;
         for (const auto& m : spec.members) {
             http_client::Options o;
@@ -237,7 +265,20 @@ Proxy::Proxy(uv_loop_t* loop, const std::vector<PoolSpec>& pools, std::vector<Ro
         by_name[spec.name] = p.get();
         pools_.push_back(std::move(p));
     }
+    if (options.metrics) {
+        requests_ = &options.metrics->counter_family(
+            "strata_gateway_requests_total",
+            "Answers of the proxy's routes, by route ([host]prefix), pool and status",
+            {"route", "pool", "code"});
+        upstream_seconds_ = &options.metrics->histogram_family(
+            "strata_gateway_upstream_duration_seconds",
+            "Time of each exchange with an upstream member, answered or not", {"pool", "member"});
+        upstream_errors_ = &options.metrics->counter_family(
+            "strata_gateway_upstream_errors_total",
+            "Upstream exchanges that got no answer, by member and why", {"pool", "member", "kind"});
+    }
     for (const auto& r : table_.routes()) {
+        route_label_.push_back(r.host + r.prefix);
         route_pool_.push_back(by_name.at(r.pool));
         route_limiter_.push_back(
             r.rate ? std::make_unique<RateLimiter>(r.rate->per_second, r.rate->burst) : nullptr);
@@ -253,6 +294,27 @@ bool Proxy::routes(const http::Request& request) const {
 void Proxy::handle(http::Request& req, const http::Reply& reply) {
     const RouteSpec* route = table_.match(req.header("Host").value_or(""), req.path);
     if (!route) throw http::Error(404, "not_found", "no route for " + req.path);
+    const auto index = static_cast<std::size_t>(route - table_.routes().data());
+    if (!requests_) return handle_route(req, reply, index);
+    // Every answer of the route is counted, the gateway's own refusals included.
+    http::Reply counted([this, reply, index](http::Response r) {
+        char code[8];
+        auto [end, ec] = std::to_chars(code, code + sizeof code, r.status);
+        requests_
+            ->with({route_label_[index], route_pool_[index]->name,
+                    std::string_view(code, static_cast<std::size_t>(end - code))})
+            .inc();
+        reply(std::move(r));
+    });
+    try {
+        handle_route(req, counted, index);
+    } catch (const http::Error& e) {
+        counted(e.response());
+    }
+}
+
+void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size_t index) {
+    const RouteSpec* route = &table_.routes()[index];
     if (!route->methods.empty() && std::find(route->methods.begin(), route->methods.end(),
                                              req.method) == route->methods.end()) {
         std::string allow;
@@ -269,7 +331,6 @@ void Proxy::handle(http::Request& req, const http::Reply& reply) {
                           "the request body is over this route's limit of " +
                               std::to_string(*route->max_body) + " bytes");
 
-    const auto index = static_cast<std::size_t>(route - table_.routes().data());
     auto x = std::make_shared<Exchange>(reply);
     x->retry = idempotent(req.method);
     x->pool = route_pool_[index];
@@ -325,6 +386,7 @@ void Proxy::handle(http::Request& req, const http::Reply& reply) {
             continue;
         }
         if (strcasecmp(k.c_str(), "x-request-id") == 0 ||
+            strcasecmp(k.c_str(), "traceparent") == 0 ||
             strcasecmp(k.c_str(), "x-forwarded-host") == 0 ||
             strcasecmp(k.c_str(), "x-forwarded-proto") == 0)
             continue;
@@ -338,6 +400,7 @@ void Proxy::handle(http::Request& req, const http::Reply& reply) {
     auto rid = req.header("X-Request-Id");
     x->request_id = rid && request_id_ok(*rid) ? std::string(*rid) : new_request_id();
     up.headers.add("X-Request-Id", x->request_id);
+    up.headers.add("traceparent", next_traceparent(req.header("traceparent")));
     if (caller) up.headers.add("X-Strata-Caller", *caller);
     up.body = std::move(req.body);
     send(std::move(x));
@@ -352,10 +415,17 @@ void Proxy::send(std::shared_ptr<Exchange> x) {
     x->tried.push_back(static_cast<std::size_t>(m - x->pool->members.data()));
     ++m->active;
     http_client::Request up = x->up; // a retry sends the same request again
-    m->client->request(std::move(up), [this, x, m](http_client::Result r) {
+    auto started = std::chrono::steady_clock::now();
+    m->client->request(std::move(up), [this, x, m, started](http_client::Result r) {
         --m->active;
+        if (upstream_seconds_)
+            upstream_seconds_->with({x->pool->name, m->target})
+                .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                             .count());
         if (r.error) {
             ErrorKind k = r.error->kind();
+            if (upstream_errors_)
+                upstream_errors_->with({x->pool->name, m->target, http_client::kind_name(k)}).inc();
             bool no_connection = k == ErrorKind::not_found || k == ErrorKind::refused ||
                                  k == ErrorKind::connect || k == ErrorKind::permission_denied ||
                                  k == ErrorKind::resolve;

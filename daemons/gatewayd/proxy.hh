@@ -9,6 +9,9 @@
 //   X-Forwarded-Proto are set;
 // - X-Request-Id is kept when it is 1-128 of [A-Za-z0-9._:-], otherwise a new one is made;
 //   the answer carries it too;
+// - traceparent (W3C Trace Context) keeps the client's trace id and flags with a new parent
+//   id, the gateway's hop; without a valid one a new trace starts (flags 00); tracestate
+//   passes untouched;
 // - the identity header X-Strata-Caller is always removed from what the client sent. A
 //   session token (Authorization: Bearer st1...) that verifies (signature, expiry) becomes
 //   "X-Strata-Caller: user=ID"; one that does not is answered 401 here. An API key (Bearer
@@ -24,6 +27,7 @@
 
 #include "auth/session_token.hh"
 #include "http/router.hh"
+#include "metrics/metrics.hh"
 #include "proxy_config.hh"
 #include "rate_limit.hh"
 
@@ -36,6 +40,12 @@ namespace strata::gatewayd {
 
 struct ProxyOptions {
     std::size_t connections_per_member = 64; // kept-alive connections to each member
+    // Where the proxy's metrics go (none when null):
+    //   strata_gateway_requests_total{route,pool,code}   every answer of a route, the
+    //     gateway's own (401, 405, 413, 429, 502, 504) included; route is [HOST]PREFIX
+    //   strata_gateway_upstream_duration_seconds{pool,member}   each upstream exchange
+    //   strata_gateway_upstream_errors_total{pool,member,kind}  exchanges that got no answer
+    metrics::Registry* metrics = nullptr;
 };
 
 class Proxy {
@@ -56,12 +66,17 @@ public:
 
 private:
     void send(std::shared_ptr<struct Exchange> x);
+    void handle_route(http::Request& request, const http::Reply& reply, std::size_t index);
 
     uv_loop_t* loop_;
     RouteTable table_;
     std::vector<std::unique_ptr<Pool>> pools_; // in table_'s route order: route_pool_[i]
     std::vector<Pool*> route_pool_;
     std::vector<std::unique_ptr<RateLimiter>> route_limiter_; // null: no rate= on the route
+    std::vector<std::string> route_label_;                    // [HOST]PREFIX
+    metrics::Family<metrics::Counter>* requests_ = nullptr;
+    metrics::Family<metrics::Histogram>* upstream_seconds_ = nullptr;
+    metrics::Family<metrics::Counter>* upstream_errors_ = nullptr;
     std::optional<auth::SessionVerifier> verifier_;
 };
 

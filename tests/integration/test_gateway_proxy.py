@@ -123,6 +123,18 @@ t.ok(j["headers"]["x-request-id"] == "abc-123.X" and h["x-request-id"] == "abc-1
      "a client's valid request id is kept", (j["headers"], h))
 st, h, j, _ = call("GET", "/echo", headers={"X-Request-Id": "bad id\x01"[:6] + "!"})
 t.ok(len(j["headers"]["x-request-id"]) == 32, "an invalid one is replaced", j["headers"])
+tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+st, h, j, _ = call("GET", "/echo", headers={"traceparent": tp, "tracestate": "v=1"})
+up_tp = j["headers"].get("traceparent", "")
+t.ok(up_tp.startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-") and up_tp.endswith("-01") and
+     up_tp != tp and len(up_tp) == 55 and j["headers"].get("tracestate") == "v=1",
+     "traceparent: same trace and flags, the gateway's own parent id", up_tp)
+for sent in [None, "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "garbage",
+             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"]:
+    st, h, j, _ = call("GET", "/echo", headers={"traceparent": sent} if sent else {})
+    got = j["headers"].get("traceparent", "")
+    t.ok(len(got) == 55 and got.startswith("00-") and got.endswith("-00") and
+         "4bf92f3577b34da6" not in got.lower(), f"traceparent {sent!r}: a new trace", got)
 st, h, j, _ = call("GET", "/echo", headers={"X-Forwarded-For": "192.0.2.7"})
 t.ok(j["headers"]["x-forwarded-for"] == "192.0.2.7, 127.0.0.1", "X-Forwarded-For appended",
      j["headers"])
@@ -240,6 +252,20 @@ for item, why in [('"/x pool=echo frob=1"', "unknown route option"),
     r = subprocess.run([binary("gatewayd"), "--config", bad_conf, "--check-config"],
                        capture_output=True, text=True, timeout=10)
     t.ok(r.returncode != 0 and why in r.stderr, f"--check-config refuses {item}", r.stderr)
+
+# Metrics on the control socket: answers per route, upstream times and errors per member.
+mc2 = UnixHTTPConnection(gw.sock, timeout=10)
+mc2.request("GET", "/metrics")
+text = mc2.getresponse().read().decode()
+t.ok('strata_gateway_requests_total{route="/limited",pool="echo",code="429"} 1' in text and
+     'strata_gateway_requests_total{route="/gone",pool="dead",code="502"} 1' in text and
+     'strata_gateway_requests_total{route="media.test/echo",pool="tcp",code="200"} 1' in text,
+     "per-route answers counted, the gateway's own refusals too",
+     [l for l in text.splitlines() if l.startswith("strata_gateway_requests_total")])
+t.ok(f'strata_gateway_upstream_errors_total{{pool="dead",member="unix:{dead}",kind="not_found"}}'
+     in text and 'strata_gateway_upstream_duration_seconds_count{pool="echo"' in text,
+     "upstream errors and times per member",
+     [l for l in text.splitlines() if "upstream" in l][:12])
 
 rc, _ = gw.stop()
 t.ok(rc == 0, "gatewayd stops cleanly", gw.output())
