@@ -86,7 +86,7 @@ void start(daemon::Runtime& rt) {
         return http::Response::json(200, {{"status", "ok"}});
     });
     auto entry = [&rt](http::Request& r, http::Reply reply) {
-        if (g_proxy->routes(r)) return g_proxy->handle(r, reply);
+        if (g_proxy->handle(r, reply)) return;
         if (r.method != "GET" && r.method != "HEAD")
             throw http::Error(404, "not_found", "no route for " + r.path);
         auto it = r.params.find("path");

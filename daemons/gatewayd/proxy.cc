@@ -135,12 +135,19 @@ std::string origin_form(std::string_view path, const http::Request& req) {
     return out;
 }
 
-// Header names listed in Connection: are hop-by-hop too.
-std::set<std::string, http::CaseLess> connection_tokens(const http::Headers& h) {
+// Headers of the client's or the upstream's message that are replaced, not passed on.
+const std::set<std::string, http::CaseLess> replaced_upstream = {
+    "x-request-id", "traceparent", "x-forwarded-host", "x-forwarded-proto"};
+const std::set<std::string, http::CaseLess> replaced_downstream = {"x-request-id", "date"};
+
+// Header names listed in Connection: are hop-by-hop too. Works on both header types (the
+// server's multimap, the client's list of pairs).
+template <class HeaderList>
+std::set<std::string, http::CaseLess> connection_tokens(const HeaderList& headers) {
     std::set<std::string, http::CaseLess> out;
-    auto [b, e] = h.equal_range("Connection");
-    for (auto it = b; it != e; ++it) {
-        std::string_view v = it->second;
+    for (const auto& [name, value] : headers) {
+        if (strcasecmp(name.c_str(), "connection") != 0) continue;
+        std::string_view v = value;
         std::size_t s = 0;
         while (s < v.size()) {
             auto comma = v.find(',', s);
@@ -287,15 +294,14 @@ Proxy::Proxy(uv_loop_t* loop, const std::vector<PoolSpec>& pools, std::vector<Ro
 
 Proxy::~Proxy() = default;
 
-bool Proxy::routes(const http::Request& request) const {
-    return table_.match(request.header("Host").value_or(""), request.path) != nullptr;
-}
-
-void Proxy::handle(http::Request& req, const http::Reply& reply) {
+bool Proxy::handle(http::Request& req, const http::Reply& reply) {
     const RouteSpec* route = table_.match(req.header("Host").value_or(""), req.path);
-    if (!route) throw http::Error(404, "not_found", "no route for " + req.path);
+    if (!route) return false;
     const auto index = static_cast<std::size_t>(route - table_.routes().data());
-    if (!requests_) return handle_route(req, reply, index);
+    if (!requests_) {
+        handle_route(req, reply, index);
+        return true;
+    }
     // Every answer of the route is counted, the gateway's own refusals included.
     http::Reply counted([this, reply, index](http::Response r) {
         char code[8];
@@ -311,6 +317,7 @@ void Proxy::handle(http::Request& req, const http::Reply& reply) {
     } catch (const http::Error& e) {
         counted(e.response());
     }
+    return true;
 }
 
 void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size_t index) {
@@ -385,11 +392,7 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
             forwarded_for += (forwarded_for.empty() ? "" : ", ") + v;
             continue;
         }
-        if (strcasecmp(k.c_str(), "x-request-id") == 0 ||
-            strcasecmp(k.c_str(), "traceparent") == 0 ||
-            strcasecmp(k.c_str(), "x-forwarded-host") == 0 ||
-            strcasecmp(k.c_str(), "x-forwarded-proto") == 0)
-            continue;
+        if (replaced_upstream.count(k)) continue;
         up.headers.add(k, v);
     }
     if (!req.remote_address.empty())
@@ -448,17 +451,9 @@ void Proxy::send(std::shared_ptr<Exchange> x) {
         }
         http::Response out;
         out.status = r.response.status;
-        auto hop = std::set<std::string, http::CaseLess>{};
-        for (const auto& [k, v] : r.response.headers)
-            if (strcasecmp(k.c_str(), "connection") == 0) {
-                http::Headers tmp{{k, v}};
-                for (auto& t : connection_tokens(tmp))
-                    hop.insert(t);
-            }
+        auto hop = connection_tokens(r.response.headers);
         for (const auto& [k, v] : r.response.headers) {
-            if (not_forwarded.count(k) || hop.count(k) || strcasecmp(k.c_str(), "date") == 0 ||
-                strcasecmp(k.c_str(), "x-request-id") == 0)
-                continue;
+            if (not_forwarded.count(k) || hop.count(k) || replaced_downstream.count(k)) continue;
             out.headers.emplace(k, v);
         }
         out.headers.emplace("X-Request-Id", x->request_id);

@@ -56,11 +56,10 @@ public:
     Proxy(const Proxy&) = delete;
     Proxy& operator=(const Proxy&) = delete;
 
-    // Whether a route takes this request (else the gateway serves its own pages).
-    bool routes(const http::Request& request) const;
-    // Proxies the request; the answer arrives through reply. Throws http::Error for answers
-    // given at once (404, 405, 413, 401).
-    void handle(http::Request& request, const http::Reply& reply);
+    // Proxies the request when a route takes it: the answer arrives through reply (the
+    // gateway's own refusals, 401, 405, 413, 429, too). False when no route takes it, so the
+    // gateway serves its own pages; the request is then untouched.
+    bool handle(http::Request& request, const http::Reply& reply);
 
     struct Pool; // members and their balancer
 

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -27,9 +28,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t page = 4096;
 
+// Thrown, not exit(): the scratch file's destructor removes it on the way out.
 [[noreturn]] void die(const std::string& why) {
-    std::fprintf(stderr, "page_sync: %s\n", why.c_str());
-    std::exit(1);
+    throw std::runtime_error(why);
 }
 
 [[noreturn]] void usage(const char* why) {
@@ -81,7 +82,7 @@ struct Side {
 
 } // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
     std::string file;
     unsigned long pages = 80, rounds = 200, file_mib = 256, seed = 1;
     for (int i = 1; i < argc; i += 2) {
@@ -155,4 +156,13 @@ int main(int argc, char** argv) {
     double b = report("sequential", sequential);
     std::printf("SUMMARY scattered_ms=%.3f sequential_ms=%.3f\n", a, b);
     return 0;
+}
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "page_sync: %s\n", e.what());
+        return 1;
+    }
 }
