@@ -1,5 +1,7 @@
 #include "http/server.hh"
 
+#include "http/head_check.hh"
+
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cstring>
@@ -10,6 +12,7 @@
 #include <string>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <unordered_set>
 
 namespace strata::http {
 
@@ -84,26 +87,16 @@ std::string client_address(MHD_Connection* connection) {
     return text;
 }
 
-// What the server keeps per connection (MHD's socket context): the peer, asked once, and
-// the request-target of the request being read.
+// What the server keeps per connection (MHD's socket context): the peer, asked once, the
+// request-target of the request being read, and since when the connection has been waiting
+// for a request's head (sweep() cuts off a head that takes longer than the idle timeout).
 struct ConnectionContext {
     std::optional<PeerCredentials> peer;
     std::string target; // as sent: path and query, still percent-encoded
+    int fd = -1;
+    bool in_request = false;      // the head was complete: MHD's idle timeout governs the rest
+    Clock::time_point head_since; // connected, or the previous request completed
 };
-
-// MHD_OPTION_NOTIFY_CONNECTION: makes and frees the connection's context.
-void on_connection(void*, MHD_Connection* connection, void** socket_context,
-                   MHD_ConnectionNotificationCode code) {
-    auto** ctx = reinterpret_cast<ConnectionContext**>(socket_context);
-    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-        delete *ctx;
-        *ctx = nullptr;
-        return;
-    }
-    const MHD_ConnectionInfo* info =
-        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-    *ctx = new ConnectionContext{info ? peer_of_fd(info->connect_fd) : std::nullopt, {}};
-}
 
 ConnectionContext* context_of(MHD_Connection* connection) {
     const MHD_ConnectionInfo* info =
@@ -234,6 +227,50 @@ struct Server::Endpoint {
     int in_flight = 0; // offloaded handlers not yet back
     bool closed = false;
     std::vector<std::weak_ptr<Pending>> offloads; // to resume them all on close
+    // Every open connection, for sweep(); a uv timer runs it once a second.
+    std::unordered_set<ConnectionContext*> connections;
+    uv_timer_t sweeper{};
+
+    // MHD_OPTION_NOTIFY_CONNECTION: makes and frees the connection's context.
+    static void on_connection(void* cls, MHD_Connection* connection, void** socket_context,
+                              MHD_ConnectionNotificationCode code) {
+        auto* self = static_cast<Endpoint*>(cls);
+        auto** ctx = reinterpret_cast<ConnectionContext**>(socket_context);
+        if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+            self->connections.erase(*ctx);
+            delete *ctx;
+            *ctx = nullptr;
+            return;
+        }
+        const MHD_ConnectionInfo* info =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *ctx = new ConnectionContext{info ? peer_of_fd(info->connect_fd) : std::nullopt,
+                                     {},
+                                     info ? info->connect_fd : -1,
+                                     false,
+                                     Clock::now()};
+        self->connections.insert(*ctx);
+    }
+
+    // libmicrohttpd's timeout is an idle timeout: any byte received restarts it, so a client
+    // that sends its head a byte at a time (slowloris) would hold a connection for ever.
+    // A head still incomplete after the idle timeout (counted from connect, or from the end
+    // of the previous request) has its connection shut down; MHD then sees the end of the
+    // stream and closes it. Bodies are left to MHD's idle timeout (a stalled body is cut).
+    void sweep() {
+        if (!server) return;
+        auto limit = std::chrono::seconds(server->limits_.idle_timeout_seconds);
+        auto now = Clock::now();
+        bool cut = false;
+        for (ConnectionContext* c : connections)
+            if (!c->in_request && c->fd >= 0 && now - c->head_since > limit) {
+                ::shutdown(c->fd, SHUT_RDWR);
+                c->fd = -1; // once; MHD closes the socket itself
+                cut = true;
+            }
+        if (cut) run();
+    }
+    static void on_sweep(uv_timer_t* h) { static_cast<Endpoint*>(h->data)->sweep(); }
 
     std::vector<MHD_Connection*> suspended_connections() {
         std::vector<MHD_Connection*> out;
@@ -372,6 +409,7 @@ struct Server::Endpoint {
             req.target = ctx->target;
         }
         if (!req.peer) req.remote_address = client_address(connection);
+        if (ConnectionContext* ctx = context_of(connection)) ctx->in_request = true;
         // MHD's pool also holds the body read buffer (see serve()), so the header limit is
         // enforced here: request line plus "name: value\r\n" for every header.
         std::size_t head = req.method.size() + req.path.size() + req.version.size() + 4;
@@ -381,6 +419,9 @@ struct Server::Endpoint {
             return finish(connection, p,
                           Response::error(431, "headers_too_large",
                                           "request line and headers exceed the limit"));
+        // Ambiguous framing or a malformed head: answered before any route or body, and the
+        // connection closes (head_check.hh).
+        if (auto bad = check_head(req)) return finish(connection, p, *bad);
         p.route = server->router_.resolve(req);
         if (p.route.error) return finish(connection, p, *p.route.error);
         p.limit = p.route.stream && p.route.stream_max_body ? p.route.stream_max_body
@@ -469,7 +510,12 @@ struct Server::Endpoint {
         return rc;
     }
 
-    static void on_completed(void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
+    static void on_completed(void*, MHD_Connection* connection, void** con_cls,
+                             MHD_RequestTerminationCode) {
+        if (ConnectionContext* ctx = context_of(connection)) {
+            ctx->in_request = false; // the next request's head is awaited from now
+            ctx->head_since = Clock::now();
+        }
         auto* holder = static_cast<std::shared_ptr<Pending>*>(*con_cls);
         if (holder) (*holder)->completed = true;
         delete holder; // a worker still running keeps its own reference
@@ -500,6 +546,7 @@ struct Server::Endpoint {
     void close() {
         uv_poll_stop(&poll);
         uv_timer_stop(&timer);
+        uv_timer_stop(&sweeper);
         // MHD cannot stop with suspended connections: resume them, it then closes them all.
         for (MHD_Connection* c : suspended_connections())
             MHD_resume_connection(c);
@@ -515,6 +562,7 @@ struct Server::Endpoint {
         uv_close(reinterpret_cast<uv_handle_t*>(&poll), on_closed);
         uv_close(reinterpret_cast<uv_handle_t*>(&timer), on_closed);
         uv_close(reinterpret_cast<uv_handle_t*>(&wake), on_closed);
+        uv_close(reinterpret_cast<uv_handle_t*>(&sweeper), on_closed);
     }
 };
 
@@ -536,7 +584,8 @@ void Server::serve(int listen_fd) {
         static_cast<size_t>(limits_.max_header_bytes + limits_.body_buffer_bytes),
         MHD_OPTION_CONNECTION_MEMORY_INCREMENT, limits_.body_buffer_bytes / 2,
         MHD_OPTION_NOTIFY_COMPLETED, &Endpoint::on_completed, nullptr, MHD_OPTION_NOTIFY_CONNECTION,
-        &on_connection, nullptr, MHD_OPTION_URI_LOG_CALLBACK, &on_uri, nullptr, MHD_OPTION_END);
+        &Endpoint::on_connection, ep.get(), MHD_OPTION_URI_LOG_CALLBACK, &on_uri, nullptr,
+        MHD_OPTION_END);
     if (!ep->mhd)
         throw std::runtime_error("libmicrohttpd cannot serve on fd " + std::to_string(listen_fd));
     const MHD_DaemonInfo* info = MHD_get_daemon_info(ep->mhd, MHD_DAEMON_INFO_EPOLL_FD);
@@ -551,8 +600,11 @@ void Server::serve(int listen_fd) {
     ep->timer.data = ep.get();
     ep->wake.data = ep.get();
     ep->mailbox->wake = &ep->wake;
-    ep->open_handles = 3;
+    uv_timer_init(loop_, &ep->sweeper);
+    ep->sweeper.data = ep.get();
+    ep->open_handles = 4;
     uv_poll_start(&ep->poll, UV_READABLE, &Endpoint::on_poll);
+    uv_timer_start(&ep->sweeper, &Endpoint::on_sweep, 1000, 1000);
     endpoints_.push_back(std::move(ep));
 }
 

@@ -136,6 +136,7 @@ struct Fixture {
         http::Limits limits;
         limits.max_header_bytes = 8192;
         limits.max_body_bytes = 1000;
+        limits.idle_timeout_seconds = 3; // slow_head_is_cut_off waits for it
         server = std::make_unique<http::Server>(&loop, router, limits);
         server->set_observer([this](const http::Exchange&) { ++observed; });
         server->serve(http::listen_unix(sock, 0600, static_cast<gid_t>(-1)));
@@ -542,4 +543,120 @@ Test(http_server, json_body_errors_are_400) {
         }
         cr_expect_eq(status, 400, "body %s", body.c_str());
     }
+}
+
+// Reads until the server closes (or 8 s pass): everything it sent on the connection.
+std::string read_all(int fd) {
+    timeval tv{8, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) return out;
+        out.append(buf, static_cast<size_t>(n));
+    }
+}
+
+// Heads whose framing or syntax a proxy in front could read differently (request
+// smuggling) are answered 400 (501 for a coding other than chunked) in the error shape, and
+// the connection closes: the request hidden after them is never served.
+Test(http_server, ambiguous_or_malformed_heads_are_refused_and_close) {
+    const std::string hidden = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nHIDDEN";
+    struct Case {
+        const char* name;
+        std::string head;
+        const char* status;
+    };
+    for (const Case& c : std::vector<Case>{
+             {"CL and TE",
+              "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+              "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+              "400"},
+             {"two CL",
+              "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+              "Content-Length: 5\r\n\r\n",
+              "400"},
+             {"TE xchunked",
+              "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked"
+              "\r\n\r\n0\r\n\r\n",
+              "400"},
+             {"TE chunked, identity",
+              "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+              "chunked, identity\r\n\r\n0\r\n\r\n",
+              "400"},
+             {"TE gzip, chunked",
+              "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+              "gzip, chunked\r\n\r\n0\r\n\r\n",
+              "501"},
+             {"two TE",
+              "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+              "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+              "400"},
+             {"TE on 1.0",
+              "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "0\r\n\r\n",
+              "400"},
+             {"space before colon",
+              "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : "
+              "chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+              "400"},
+             {"bare CR", "GET /hello HTTP/1.1\r\nHost: x\r\nX-A: 1\rX-B: 2\r\n\r\n", "400"},
+             {"control char", "GET /hello HTTP/1.1\r\nHost: x\r\nX-A: 1\x01\r\n\r\n", "400"},
+             {"no Host", "GET /hello HTTP/1.1\r\n\r\n", "400"},
+             {"two Hosts", "GET /hello HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", "400"},
+             {"bad method", "G{T /hello HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
+             {"space in target", "GET /hel lo HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
+             {"non-ASCII target", "GET /h\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
+             {"%00 in target", "GET /hello%00x HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
+             {"dot segments", "GET /items/../hello HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
+             {"encoded dot segments", "GET /items/%2e%2E/hello HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
+         }) {
+        int fd = connect_unix();
+        send_all(fd, c.head + hidden);
+        std::string out = read_all(fd);
+        close(fd);
+        cr_expect(starts(out, std::string("HTTP/1.1 ") + c.status), "%s: %s", c.name, out.c_str());
+        cr_expect(out.find("{\"error\":{\"code\"") != std::string::npos, "%s: %s", c.name,
+                  out.c_str());
+        cr_expect(out.find("Connection: close") != std::string::npos, "%s: %s", c.name,
+                  out.c_str());
+        cr_expect(out.find("HIDDEN") == std::string::npos &&
+                      out.find("\nHTTP/1.1 ") == std::string::npos,
+                  "%s: the hidden request was served: %s", c.name, out.c_str());
+    }
+    // What stays accepted: one chunked coding in any case, equal Content-Lengths, bare LF.
+    auto r = exchange("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
+                      "3;ext=1\r\nabc\r\n0\r\n\r\n");
+    cr_expect(starts(r, "HTTP/1.1 200") && r.find("\"len\":3") != std::string::npos, "%s",
+              r.c_str());
+    r = exchange("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n"
+                 "\r\nabc");
+    cr_expect(starts(r, "HTTP/1.1 200"), "%s", r.c_str());
+    r = exchange("GET /hello HTTP/1.1\nHost: x\n\n");
+    cr_expect(starts(r, "HTTP/1.1 200"), "%s", r.c_str());
+    // The query is the handler's business, escapes and all.
+    r = exchange("GET /hello?type=a%0d%0aX:%201&bad=%zz HTTP/1.1\r\nHost: x\r\n\r\n");
+    cr_expect(starts(r, "HTTP/1.1 200"), "%s", r.c_str());
+}
+
+// libmicrohttpd's timeout restarts with every byte: a head sent a byte at a time is cut off
+// by the server's own sweep once it has taken longer than the idle timeout (3 s here).
+Test(http_server, slow_head_is_cut_off) {
+    int fd = connect_unix();
+    auto t0 = std::chrono::steady_clock::now();
+    send_all(fd, "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    bool cut = false;
+    for (int i = 0; i < 40 && !cut; ++i) { // 10 s at most
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        if (::send(fd, "a", 1, MSG_NOSIGNAL) != 1) cut = true;
+        char buf[64];
+        if (!cut && recv(fd, buf, sizeof buf, MSG_DONTWAIT) == 0) cut = true;
+    }
+    double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    close(fd);
+    cr_assert(cut, "a head dribbled for 10 s was not cut off");
+    cr_assert(took >= 2.5 && took < 6.5, "cut off after %.1f s", took);
+    auto r = exchange("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    cr_assert(starts(r, "HTTP/1.1 200"), "%s", r.c_str());
 }
