@@ -2,9 +2,9 @@
 // This release has the common daemon runtime and a public listener that proxies the routes
 // of [proxy] to their upstream pools (proxy.hh: balancing, kept-alive connections, the
 // verified identity passed upstream, request ids, per-route rate limits, 502/504 in the error
-// shape), and serves the web client's static files and /healthz for everything no route
-// takes. TLS, JWT, caching, transforms, health checks, WebSocket and hot reload of routes come
-// with the rest of the gateway's issue.
+// shape, address filters, header rules, CORS, compression), and serves the web client's
+// static files and /healthz for everything no route takes. TLS, JWT, caching, health checks,
+// WebSocket and hot reload of routes come with the rest of the gateway's issue.
 #include "daemon/runtime.hh"
 #include "proxy.hh"
 #include "static_files.hh"
@@ -45,8 +45,25 @@ void extend_schema(config::Schema& s) {
     s.string_list("proxy.routes", {}, false,
                   "routes: \"PREFIX pool=NAME [host=H] [methods=A,B] [rewrite=P] "
                   "[timeout_ms=N] [max_body=N] [auth=none|optional|required] [rate=N/s|m|h "
-                  "[burst=N] [rate_key=ip|user|api_key|route]]\"",
+                  "[burst=N] [rate_key=ip|user|api_key|route]] [allow=CIDR,..] [deny=CIDR,..] "
+                  "[require_headers=A,..] [forbid_headers=A,..] [headers=SET,..] [cors=NAME] "
+                  "[compress=on|off]\"",
                   each_item(gatewayd::parse_route));
+    s.string_list("proxy.header_rules", {}, false,
+                  "header transforms: \"SET request|response add|set|remove|rename HEADER "
+                  "[VALUE|NEW-NAME]\"",
+                  each_item(gatewayd::parse_header_rule));
+    s.string_list("proxy.cors", {}, false,
+                  "CORS policies: \"NAME origins=O,.. [methods=M,..] [headers=H,..] "
+                  "[expose=H,..] [credentials=true|false] [max_age=S]\"",
+                  each_item(gatewayd::parse_cors_policy));
+    s.boolean("proxy.compress", true, false,
+              "compress answers of routes (gzip or brotli) unless a route says compress=off");
+    s.string_list("public.allow", {}, false,
+                  "CIDR blocks whose clients are served (empty: all); /healthz is exempt",
+                  each_item(gatewayd::parse_cidr));
+    s.string_list("public.deny", {}, false, "CIDR blocks whose clients are refused (403)",
+                  each_item(gatewayd::parse_cidr));
     s.integer("proxy.connections_per_member", 64, 1, 4096, false,
               "kept-alive connections the gateway opens to each upstream member at most");
     s.string("auth.session_public_keys_file", "", false,
@@ -54,30 +71,37 @@ void extend_schema(config::Schema& s) {
              "for the upstream to verify)");
 }
 
-struct ProxyConfig {
-    std::vector<gatewayd::PoolSpec> pools;
-    std::vector<gatewayd::RouteSpec> routes;
-};
-
-// Each item was checked by its key; this checks them together (routes name defined pools).
-ProxyConfig proxy_config(const config::Config& cfg) {
-    ProxyConfig pc;
+// Each item was checked by its key; this checks them together (routes name defined pools,
+// header rule sets and CORS policies).
+gatewayd::ProxySpec proxy_config(const config::Config& cfg) {
+    gatewayd::ProxySpec pc;
     for (const auto& p : cfg.string_list("proxy.pools"))
         pc.pools.push_back(gatewayd::parse_pool(p));
     for (const auto& r : cfg.string_list("proxy.routes"))
         pc.routes.push_back(gatewayd::parse_route(r));
-    gatewayd::check_proxy_config(pc.pools, pc.routes);
+    pc.header_rules = gatewayd::parse_header_rules(cfg.string_list("proxy.header_rules"));
+    pc.cors = gatewayd::parse_cors_policies(cfg.string_list("proxy.cors"));
+    pc.compress = cfg.boolean("proxy.compress");
+    gatewayd::check_proxy_config(pc);
     return pc;
+}
+
+gatewayd::AddressFilter public_filter(const config::Config& cfg) {
+    gatewayd::AddressFilter f;
+    for (const auto& c : cfg.string_list("public.allow"))
+        f.allow.add(gatewayd::parse_cidr(c));
+    for (const auto& c : cfg.string_list("public.deny"))
+        f.deny.add(gatewayd::parse_cidr(c));
+    return f;
 }
 
 void start(daemon::Runtime& rt) {
     const auto& cfg = rt.config();
-    auto [pools, routes] = proxy_config(cfg);
     std::optional<auth::SessionVerifier> verifier;
     if (const auto& keys = cfg.string("auth.session_public_keys_file"); !keys.empty())
         verifier = auth::SessionVerifier::from_file(keys);
     g_proxy = std::make_unique<gatewayd::Proxy>(
-        rt.loop(), pools, std::move(routes), std::move(verifier),
+        rt.loop(), proxy_config(cfg), std::move(verifier),
         gatewayd::ProxyOptions{.connections_per_member = static_cast<std::size_t>(
                                    cfg.integer("proxy.connections_per_member")),
                                .metrics = &rt.metrics()});
@@ -85,7 +109,9 @@ void start(daemon::Runtime& rt) {
     g_public.get("/healthz", [](http::Request&) {
         return http::Response::json(200, {{"status", "ok"}});
     });
-    auto entry = [&rt](http::Request& r, http::Reply reply) {
+    auto entry = [&rt, filter = public_filter(cfg)](http::Request& r, http::Reply reply) {
+        if (!filter.admits(r.remote_address))
+            throw http::Error(403, "forbidden", "this gateway does not serve your address");
         if (g_proxy->handle(r, reply)) return;
         if (r.method != "GET" && r.method != "HEAD")
             throw http::Error(404, "not_found", "no route for " + r.path);

@@ -1,6 +1,7 @@
 #include "proxy.hh"
 
 #include "auth/api_key.hh"
+#include "compression.hh"
 #include "http_client/async_client.hh"
 
 #include <algorithm>
@@ -248,12 +249,14 @@ struct Exchange {
     std::optional<RateLimiter::Verdict> limit; // the route's rate limit, for the answer
 };
 
-Proxy::Proxy(uv_loop_t* loop, const std::vector<PoolSpec>& pools, std::vector<RouteSpec> routes,
-             std::optional<auth::SessionVerifier> verifier, ProxyOptions options)
-    : loop_(loop), table_(std::move(routes)), verifier_(std::move(verifier)) {
-    check_proxy_config(pools, table_.routes());
+Proxy::Proxy(uv_loop_t* loop, ProxySpec proxy_spec, std::optional<auth::SessionVerifier> verifier,
+             ProxyOptions options)
+    : loop_(loop), table_({}), verifier_(std::move(verifier)) {
+    check_proxy_config(proxy_spec);
+    cors_ = std::move(proxy_spec.cors); // route_shape_ points into it
+    table_ = RouteTable(std::move(proxy_spec.routes));
     std::map<std::string, Pool*> by_name;
-    for (const auto& spec : pools) {
+    for (const auto& spec : proxy_spec.pools) {
         auto p = std::make_unique<Pool>();
         p->name = spec.name;
         p->balance = spec.balance;
@@ -289,6 +292,14 @@ Proxy::Proxy(uv_loop_t* loop, const std::vector<PoolSpec>& pools, std::vector<Ro
         route_pool_.push_back(by_name.at(r.pool));
         route_limiter_.push_back(
             r.rate ? std::make_unique<RateLimiter>(r.rate->per_second, r.rate->burst) : nullptr);
+        RouteShape shape;
+        for (const auto& set : r.header_sets) {
+            const auto& rules = proxy_spec.header_rules.at(set);
+            shape.rules.insert(shape.rules.end(), rules.begin(), rules.end());
+        }
+        if (!r.cors.empty()) shape.cors = &cors_.at(r.cors);
+        shape.compress = r.compress.value_or(proxy_spec.compress);
+        route_shape_.push_back(std::move(shape));
     }
 }
 
@@ -298,30 +309,63 @@ bool Proxy::handle(http::Request& req, const http::Reply& reply) {
     const RouteSpec* route = table_.match(req.header("Host").value_or(""), req.path);
     if (!route) return false;
     const auto index = static_cast<std::size_t>(route - table_.routes().data());
-    if (!requests_) {
-        handle_route(req, reply, index);
+    const RouteShape& shape = route_shape_[index];
+    if (!requests_ && !shape.any()) {
+        try {
+            handle_route(req, reply, index);
+        } catch (const http::Error& e) {
+            reply(e.response());
+        }
         return true;
     }
-    // Every answer of the route is counted, the gateway's own refusals included.
-    http::Reply counted([this, reply, index](http::Response r) {
-        char code[8];
-        auto [end, ec] = std::to_chars(code, code + sizeof code, r.status);
-        requests_
-            ->with({route_label_[index], route_pool_[index]->name,
-                    std::string_view(code, static_cast<std::size_t>(end - code))})
-            .inc();
+    // What shaping needs of the request, kept past it (the body and headers move upstream).
+    struct Seen {
+        std::optional<std::string> origin, accept_encoding;
+        bool head = false, preflight = false;
+    } seen;
+    if (shape.cors) {
+        if (auto o = req.header("Origin")) seen.origin = std::string(*o);
+        seen.preflight = is_preflight(req);
+    }
+    if (shape.compress)
+        if (auto ae = req.header("Accept-Encoding")) seen.accept_encoding = std::string(*ae);
+    seen.head = req.method == "HEAD";
+    // Every answer of the route is shaped and counted, the gateway's own refusals included.
+    http::Reply shaped([this, reply, index, seen = std::move(seen)](http::Response r) {
+        const RouteShape& shape = route_shape_[index];
+        apply_header_rules(shape.rules, HeaderRule::Side::response, r.headers);
+        if (shape.cors && !seen.preflight)
+            shape.cors->decorate(r.headers, seen.origin.value_or(""));
+        if (shape.compress) compress_response(r, seen.head ? "HEAD" : "GET", seen.accept_encoding);
+        if (requests_) {
+            char code[8];
+            auto [end, ec] = std::to_chars(code, code + sizeof code, r.status);
+            requests_
+                ->with({route_label_[index], route_pool_[index]->name,
+                        std::string_view(code, static_cast<std::size_t>(end - code))})
+                .inc();
+        }
         reply(std::move(r));
     });
     try {
-        handle_route(req, counted, index);
+        handle_route(req, shaped, index);
     } catch (const http::Error& e) {
-        counted(e.response());
+        shaped(e.response());
     }
     return true;
 }
 
 void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size_t index) {
     const RouteSpec* route = &table_.routes()[index];
+    const RouteShape& shape = route_shape_[index];
+    if (!route->addresses.admits(req.remote_address))
+        throw http::Error(403, "forbidden", "this route does not take requests from your address");
+    if (shape.cors && is_preflight(req)) {
+        reply(shape.cors->preflight(*req.header("Origin"),
+                                    *req.header("Access-Control-Request-Method"),
+                                    req.header("Access-Control-Request-Headers")));
+        return;
+    }
     if (!route->methods.empty() && std::find(route->methods.begin(), route->methods.end(),
                                              req.method) == route->methods.end()) {
         std::string allow;
@@ -333,6 +377,12 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
         reply(std::move(r));
         return;
     }
+    for (const auto& h : route->require_headers)
+        if (!req.headers.count(h))
+            throw http::Error(400, "missing_header", "this route needs the " + h + " header");
+    for (const auto& h : route->forbid_headers)
+        if (req.headers.count(h))
+            throw http::Error(400, "forbidden_header", "this route refuses the " + h + " header");
     if (route->max_body && req.body.size() > *route->max_body)
         throw http::Error(413, "body_too_large",
                           "the request body is over this route's limit of " +
@@ -379,6 +429,7 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
         x->limit = v;
     }
 
+    apply_header_rules(shape.rules, HeaderRule::Side::request, req.headers);
     auto hop = connection_tokens(req.headers);
     http_client::Request& up = x->up;
     up.method = req.method;

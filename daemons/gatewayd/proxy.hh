@@ -23,6 +23,12 @@
 // (gateway_timeout), over the route's rate= 429 (rate_limited, with Retry-After; every answer
 // of a limited route carries RateLimit-Limit, -Remaining and -Reset). An idempotent request (GET,
 // HEAD, PUT, DELETE, OPTIONS) that could not connect to one member is tried once on another.
+//
+// A route's filters come first, in this order: its address lists (403 forbidden), a CORS
+// preflight answered here (cors.hh), the method (405), required and forbidden headers (400
+// missing_header, forbidden_header), the body limit, identity, the rate limit. Its request
+// header rules then apply to what goes up; its response header rules, CORS headers and
+// compression (compression.hh) to every answer.
 #pragma once
 
 #include "auth/session_token.hh"
@@ -50,8 +56,8 @@ struct ProxyOptions {
 
 class Proxy {
 public:
-    Proxy(uv_loop_t* loop, const std::vector<PoolSpec>& pools, std::vector<RouteSpec> routes,
-          std::optional<auth::SessionVerifier> verifier, ProxyOptions options = {});
+    Proxy(uv_loop_t* loop, ProxySpec spec, std::optional<auth::SessionVerifier> verifier,
+          ProxyOptions options = {});
     ~Proxy();
     Proxy(const Proxy&) = delete;
     Proxy& operator=(const Proxy&) = delete;
@@ -67,12 +73,22 @@ private:
     void send(std::shared_ptr<struct Exchange> x);
     void handle_route(http::Request& request, const http::Reply& reply, std::size_t index);
 
+    // What the route does to every answer: header rules, CORS, compression.
+    struct RouteShape {
+        std::vector<HeaderRule> rules; // its header sets, in order
+        const CorsPolicy* cors = nullptr;
+        bool compress = false;
+        bool any() const { return !rules.empty() || cors || compress; }
+    };
+
     uv_loop_t* loop_;
     RouteTable table_;
     std::vector<std::unique_ptr<Pool>> pools_; // in table_'s route order: route_pool_[i]
     std::vector<Pool*> route_pool_;
     std::vector<std::unique_ptr<RateLimiter>> route_limiter_; // null: no rate= on the route
     std::vector<std::string> route_label_;                    // [HOST]PREFIX
+    std::vector<RouteShape> route_shape_;
+    CorsPolicies cors_;
     metrics::Family<metrics::Counter>* requests_ = nullptr;
     metrics::Family<metrics::Histogram>* upstream_seconds_ = nullptr;
     metrics::Family<metrics::Counter>* upstream_errors_ = nullptr;

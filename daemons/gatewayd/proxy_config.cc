@@ -216,6 +216,35 @@ RouteSpec parse_route(std::string_view text) {
                 r.rate->key = RateKey::route;
             else
                 bad("rate_key is ip, user, api_key or route", word);
+        } else if (key == "allow" || key == "deny") {
+            try {
+                (key == "allow" ? r.addresses.allow : r.addresses.deny) = AddressList::parse(v);
+            } catch (const std::invalid_argument& e) {
+                bad(std::string(key) + "= wants CIDR blocks separated by commas (" + e.what() + ")",
+                    word);
+            }
+        } else if (key == "require_headers" || key == "forbid_headers" || key == "headers") {
+            auto& list = key == "require_headers"  ? r.require_headers
+                         : key == "forbid_headers" ? r.forbid_headers
+                                                   : r.header_sets;
+            std::size_t s = 0;
+            while (s <= v.size()) {
+                auto comma = v.find(',', s);
+                std::string_view h = v.substr(s, comma == v.npos ? v.npos : comma - s);
+                if (key == "headers" ? !name_ok(h)
+                                     : h.empty() || h.size() > 128 ||
+                                           !std::all_of(h.begin(), h.end(), token_char))
+                    bad(std::string(key) + "= wants names separated by commas", word);
+                list.emplace_back(h);
+                if (comma == v.npos) break;
+                s = comma + 1;
+            }
+        } else if (key == "cors") {
+            if (!name_ok(v)) bad("cors= wants a policy name", word);
+            r.cors = v;
+        } else if (key == "compress") {
+            if (v != "on" && v != "off") bad("compress is on or off", word);
+            r.compress = v == "on";
         } else {
             bad("unknown route option", word);
         }
@@ -226,13 +255,20 @@ RouteSpec parse_route(std::string_view text) {
     return r;
 }
 
-void check_proxy_config(const std::vector<PoolSpec>& pools, const std::vector<RouteSpec>& routes) {
+void check_proxy_config(const ProxySpec& spec) {
     std::set<std::string> names;
-    for (const auto& p : pools)
+    for (const auto& p : spec.pools)
         if (!names.insert(p.name).second)
             throw std::invalid_argument("pool " + p.name + " is defined twice");
     std::set<std::pair<std::string, std::string>> keys;
-    for (const auto& r : routes) {
+    for (const auto& r : spec.routes) {
+        for (const auto& set : r.header_sets)
+            if (!spec.header_rules.count(set))
+                throw std::invalid_argument("route " + r.prefix + " names header rules " + set +
+                                            ", which proxy.header_rules does not define");
+        if (!r.cors.empty() && !spec.cors.count(r.cors))
+            throw std::invalid_argument("route " + r.prefix + " names CORS policy " + r.cors +
+                                        ", which proxy.cors does not define");
         if (!names.count(r.pool))
             throw std::invalid_argument("route " + r.prefix + " names pool " + r.pool +
                                         ", which proxy.pools does not define");

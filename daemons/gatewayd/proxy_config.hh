@@ -15,10 +15,18 @@
 // prefix), timeout_ms=N (whole upstream exchange, default 30000), max_body=BYTES (default
 // the server's http.max_body_bytes), auth=none|optional|required (default optional),
 // rate=N/s|N/m|N/h (N 1..1000000: a token bucket per rate_key, refusing with 429), burst=N
-// (the bucket's size, default N) and rate_key=ip|user|api_key|route (default ip).
+// (the bucket's size, default N) and rate_key=ip|user|api_key|route (default ip),
+// allow=CIDR,... and deny=CIDR,... (address_list.hh: 403 forbidden for other clients),
+// require_headers=A,B and forbid_headers=A,B (400 when one is missing or present),
+// headers=SET,... (header_rules.hh), cors=NAME (cors.hh), compress=on|off (compression.hh;
+// default proxy.compress).
 // The request goes to the route with the longest matching prefix among those whose host
 // matches, a route with a host beating one without at the same length.
 #pragma once
+
+#include "address_list.hh"
+#include "cors.hh"
+#include "header_rules.hh"
 
 #include <cstdint>
 #include <optional>
@@ -63,15 +71,30 @@ struct RouteSpec {
     std::optional<std::uint64_t> max_body;
     AuthMode auth = AuthMode::optional;
     std::optional<RateSpec> rate; // rate=N/s|m|h [burst=N] [rate_key=...]
+    AddressFilter addresses;      // allow= deny=
+    std::vector<std::string> require_headers, forbid_headers;
+    std::vector<std::string> header_sets; // headers=: names in [proxy] header_rules
+    std::string cors;                     // cors=: a name in [proxy] cors; empty: none
+    std::optional<bool> compress;         // compress=on|off; default: ProxySpec::compress
 };
 
 // Throws std::invalid_argument with a message naming the offending word.
 PoolSpec parse_pool(std::string_view text);
 RouteSpec parse_route(std::string_view text);
 
-// Checks a whole configuration: unique pool names, every route's pool defined, no two routes
-// with the same host and prefix. Throws std::invalid_argument.
-void check_proxy_config(const std::vector<PoolSpec>& pools, const std::vector<RouteSpec>& routes);
+// The whole [proxy] section, parsed.
+struct ProxySpec {
+    std::vector<PoolSpec> pools;
+    std::vector<RouteSpec> routes;
+    HeaderRuleSets header_rules;
+    CorsPolicies cors;
+    bool compress = true;
+};
+
+// Checks a whole configuration: unique pool names, every route's pool, header rule sets and
+// CORS policy defined, no two routes with the same host and prefix. Throws
+// std::invalid_argument.
+void check_proxy_config(const ProxySpec& spec);
 
 // Route matching (see above).
 class RouteTable {

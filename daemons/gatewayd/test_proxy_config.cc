@@ -73,14 +73,53 @@ Test(proxy_config, bad_routes_say_why) {
 }
 
 Test(proxy_config, whole_config_checks) {
-    std::vector<PoolSpec> pools{parse_pool("a unix:/a"), parse_pool("b unix:/b")};
-    check_proxy_config(pools, {parse_route("/x pool=a"), parse_route("/x pool=b host=h")});
-    cr_assert_throw(check_proxy_config(pools, {parse_route("/x pool=c")}), std::invalid_argument);
-    cr_assert_throw(
-        check_proxy_config(pools, {parse_route("/x pool=a"), parse_route("/x/ pool=b")}),
-        std::invalid_argument);
-    pools.push_back(parse_pool("a unix:/c"));
-    cr_assert_throw(check_proxy_config(pools, {}), std::invalid_argument);
+    auto spec = [](std::vector<RouteSpec> routes) {
+        ProxySpec s;
+        s.pools = {parse_pool("a unix:/a"), parse_pool("b unix:/b")};
+        s.routes = std::move(routes);
+        s.header_rules = parse_header_rules({"sec response remove Server"});
+        s.cors = parse_cors_policies({"web origins=https://a.test"});
+        return s;
+    };
+    check_proxy_config(spec({parse_route("/x pool=a"), parse_route("/x pool=b host=h")}));
+    check_proxy_config(spec({parse_route("/x pool=a headers=sec cors=web")}));
+    cr_assert_throw(check_proxy_config(spec({parse_route("/x pool=c")})), std::invalid_argument);
+    cr_assert_throw(check_proxy_config(spec({parse_route("/x pool=a headers=sec,nope")})),
+                    std::invalid_argument);
+    cr_assert_throw(check_proxy_config(spec({parse_route("/x pool=a cors=other")})),
+                    std::invalid_argument);
+    cr_assert_throw(check_proxy_config(spec({parse_route("/x pool=a"), parse_route("/x/ pool=b")})),
+                    std::invalid_argument);
+    auto twice = spec({});
+    twice.pools.push_back(parse_pool("a unix:/c"));
+    cr_assert_throw(check_proxy_config(twice), std::invalid_argument);
+}
+
+Test(proxy_config, filter_options) {
+    auto r = parse_route("/x pool=a allow=10.0.0.0/8,::1 deny=10.9.0.0/16 require_headers=X-Api "
+                         "forbid_headers=X-Debug,X-Trace headers=sec,cache cors=web compress=off");
+    cr_assert(r.addresses.admits("10.1.2.3"));
+    cr_assert_not(r.addresses.admits("10.9.2.3"));
+    cr_assert(r.addresses.admits("::1"));
+    cr_assert_not(r.addresses.admits("192.0.2.1"));
+    cr_assert_eq(r.require_headers, (std::vector<std::string>{"X-Api"}));
+    cr_assert_eq(r.forbid_headers.size(), 2u);
+    cr_assert_eq(r.header_sets, (std::vector<std::string>{"sec", "cache"}));
+    cr_assert_eq(r.cors, "web");
+    cr_assert(r.compress.has_value() && !*r.compress);
+    auto refusal = [](const char* text) {
+        try {
+            parse_route(text);
+        } catch (const std::invalid_argument& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    cr_assert(refusal("/x pool=a allow=10.0.0.1/8").find("CIDR") != std::string::npos);
+    cr_assert(refusal("/x pool=a deny=nope").find("CIDR") != std::string::npos);
+    cr_assert(refusal("/x pool=a require_headers=X:Y").find("names") != std::string::npos);
+    cr_assert(refusal("/x pool=a compress=yes").find("on or off") != std::string::npos);
+    cr_assert(refusal("/x pool=a cors=").find("cors=") != std::string::npos);
 }
 
 Test(proxy_config, longest_prefix_then_host) {

@@ -5,6 +5,7 @@ and on TCP, and strata-metad itself. Routing (prefix, host, methods, rewrite), w
 headers dropped), balancing, retries, timeouts, limits, and session tokens verified at the
 gateway with the identity passed upstream."""
 
+import gzip
 import http.client
 import http.server
 import json
@@ -34,19 +35,25 @@ def echo_handler(name):
             body = self.rfile.read(n) if n else b""
             if self.path.startswith("/slow"):
                 time.sleep(2)
-            out = json.dumps({"upstream": name, "method": self.command, "path": self.path,
-                              "headers": {k.lower(): v for k, v in self.headers.items()},
-                              "body": body.decode("utf-8", "replace")}).encode()
+            answer = {"upstream": name, "method": self.command, "path": self.path,
+                      "headers": {k.lower(): v for k, v in self.headers.items()},
+                      "body": body.decode("utf-8", "replace")}
+            if "/big" in self.path:  # worth compressing
+                answer["pad"] = ["entry %d of a long listing" % i for i in range(200)]
+            out = json.dumps(answer).encode()
             self.send_response(201 if self.command == "POST" else 200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(out)))
             self.send_header("Keep-Alive", "timeout=5")   # hop-by-hop: not passed down
             self.send_header("X-Upstream", name)
+            self.send_header("Access-Control-Allow-Origin", "*")  # the gateway's CORS wins
+            if "/big" in self.path:
+                self.send_header("ETag", '"big-1"')
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(out)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = answer
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = answer
 
     return Echo
 
@@ -83,9 +90,19 @@ routes = ["/echo pool=echo", "/app pool=tcp rewrite=/inner methods=GET,HEAD",
           "/echo pool=tcp host=media.test", "/small pool=echo max_body=10",
           "/slow pool=echo timeout_ms=500", "/half pool=halfdead", "/gone pool=dead",
           "/v1 pool=metad", "/private pool=echo auth=required", "/open pool=echo auth=none",
-          "/limited pool=echo rate=3/m", "/peruser pool=echo rate=1/m rate_key=user"]
-extra = (f'[public]\nlisten = ["127.0.0.1:{port}"]\nweb_root = "{d}"\n'
+          "/limited pool=echo rate=3/m", "/peruser pool=echo rate=1/m rate_key=user",
+          "/filtered pool=echo allow=127.0.0.0/8,::1 deny=127.0.0.2 require_headers=X-Api "
+          "forbid_headers=X-Debug headers=sec", "/denied pool=echo deny=127.0.0.0/8,::1",
+          "/cors pool=echo cors=web", "/corsauth pool=echo cors=web auth=required",
+          "/plain pool=echo compress=off"]
+header_rules = ["sec request add X-Added yes please", "sec request rename X-Old X-New",
+                "sec request remove X-Drop", "sec response set X-Frame-Options DENY",
+                "sec response remove X-Upstream"]
+cors = ["web origins=https://app.test,https://*.example.test methods=GET,POST "
+        "headers=Authorization,X-Custom expose=X-Request-Id credentials=true max_age=120"]
+extra = (f'[public]\nlisten = ["127.0.0.1:{port}"]\nweb_root = "{d}"\ndeny = ["127.0.0.3"]\n'
          f'[proxy]\npools = {json.dumps(pools)}\nroutes = {json.dumps(routes)}\n'
+         f'header_rules = {json.dumps(header_rules)}\ncors = {json.dumps(cors)}\n'
          f'[auth]\nsession_public_keys_file = "{d}/session.pub"\n')
 conf = write_config(os.path.join(d, "gatewayd.conf"), "gatewayd", rundir, d, extra)
 gw = Daemon("gatewayd", conf, rundir)
@@ -189,6 +206,88 @@ t.ok(st == 404 and j["error"]["code"] == "not_found", "no route: 404 in the erro
 st, _, j, _ = call("GET", "/healthz")
 t.ok(st == 200, "the gateway's own /healthz still answers", st)
 
+# Filters: client addresses, required and forbidden headers; header rules both ways.
+st, h, j, _ = call("GET", "/filtered", headers={"X-Api": "1", "X-Old": "o", "X-Drop": "d"})
+t.ok(st == 200 and j["headers"].get("x-added") == "yes please" and
+     j["headers"].get("x-new") == "o" and "x-old" not in j["headers"] and
+     "x-drop" not in j["headers"], "request header rules: add, rename, remove", j)
+t.ok(h.get("x-frame-options") == "DENY" and "x-upstream" not in h,
+     "response header rules: set, remove", h)
+st, h, j, _ = call("GET", "/filtered")
+t.ok(st == 400 and j["error"]["code"] == "missing_header" and h.get("x-frame-options") == "DENY",
+     "a required header missing: 400, the response rules applied to the error too", (st, j, h))
+st, _, j, _ = call("GET", "/filtered", headers={"X-Api": "1", "X-Debug": "1"})
+t.ok(st == 400 and j["error"]["code"] == "forbidden_header", "a forbidden header: 400", (st, j))
+
+
+def call_from(source, path):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        c.request("GET", path, headers={"X-Api": "1"})
+        r = c.getresponse()
+        return r.status, json.loads(r.read() or b"null")
+    finally:
+        c.close()
+
+
+st, j = call_from("127.0.0.2", "/filtered")
+t.ok(st == 403 and j["error"]["code"] == "forbidden", "deny= beats allow=: 403", (st, j))
+st, j = call_from("127.0.0.4", "/filtered")
+t.ok(st == 200, "an allowed address passes", (st, j))
+st, j = call_from("127.0.0.1", "/denied")
+t.ok(st == 403, "deny=127.0.0.0/8: 403", (st, j))
+st, j = call_from("127.0.0.3", "/echo")
+st2, _ = call_from("127.0.0.3", "/index-that-is-not-here.html")
+t.ok(st == 403 and st2 == 403, "[public] deny: refused on routes and static files alike",
+     (st, st2))
+
+# CORS: preflights answered by the gateway, headers on every answer of the route.
+pre = {"Origin": "https://a.example.test", "Access-Control-Request-Method": "POST",
+       "Access-Control-Request-Headers": "authorization, x-custom"}
+st, h, _, body = call("OPTIONS", "/corsauth/x", headers=pre)
+t.ok(st == 204 and h.get("access-control-allow-origin") == "https://a.example.test" and
+     h.get("access-control-allow-methods") == "GET, POST" and
+     h.get("access-control-allow-headers") == "authorization, x-custom" and
+     h.get("access-control-allow-credentials") == "true" and
+     h.get("access-control-max-age") == "120" and body == b"",
+     "a preflight is answered at the gateway (before auth)", (st, h))
+st, h, j, _ = call("OPTIONS", "/cors", headers=dict(pre, Origin="https://evil.test"))
+t.ok(st == 403 and j["error"]["code"] == "cors_refused" and
+     "access-control-allow-origin" not in h, "a preflight from another origin: 403", (st, h))
+st, h, j, _ = call("OPTIONS", "/cors", headers=dict(pre, **{"Access-Control-Request-Method":
+                                                            "DELETE"}))
+t.ok(st == 403, "a preflight for a method not allowed: 403", (st, h))
+st, h, j, _ = call("GET", "/cors", headers={"Origin": "https://app.test"})
+t.ok(st == 200 and h.get("access-control-allow-origin") == "https://app.test" and
+     h.get("access-control-expose-headers") == "X-Request-Id" and
+     h.get("vary") == "Origin, Accept-Encoding",
+     "an allowed origin's request: the gateway's CORS headers, the upstream's replaced", h)
+st, h, j, _ = call("GET", "/cors", headers={"Origin": "https://evil.test"})
+t.ok(st == 200 and "access-control-allow-origin" not in h,
+     "another origin's request: no CORS headers at all", h)
+st, h, j, _ = call("GET", "/corsauth", headers={"Origin": "https://app.test"})
+t.ok(st == 401 and h.get("access-control-allow-origin") == "https://app.test",
+     "the gateway's own 401 carries CORS headers (scripts can read it)", (st, h))
+st, h, j, _ = call("OPTIONS", "/echo", headers=pre)
+t.ok(st == 200 and j["method"] == "OPTIONS", "without cors= an OPTIONS goes upstream", (st, j))
+
+# Compression: gzip (and brotli when built in) by Accept-Encoding; compress=off.
+st, h, _, raw = call("GET", "/echo/big", headers={"Accept-Encoding": "gzip"})
+unpacked = gzip.decompress(raw) if h.get("content-encoding") == "gzip" else b""
+t.ok(st == 200 and len(raw) < len(unpacked) // 3 and json.loads(unpacked)["upstream"] == "u1" and
+     h.get("vary") == "Accept-Encoding" and h.get("etag") == 'W/"big-1"',
+     "gzip: smaller, same JSON, Vary, the ETag weakened", (h, len(raw), len(unpacked)))
+st, h, _, raw = call("GET", "/echo/big", headers={"Accept-Encoding": "br;q=1, gzip;q=0.5"})
+t.ok(st == 200 and h.get("content-encoding") in ("br", "gzip"),
+     "br preferred by q-value (gzip when the build has no brotli)", h)
+st, h, _, raw = call("GET", "/echo/big")
+t.ok(st == 200 and "content-encoding" not in h and json.loads(raw)["upstream"] == "u1" and
+     h.get("etag") == '"big-1"', "no Accept-Encoding: identity", h)
+st, h, _, raw = call("GET", "/plain/big", headers={"Accept-Encoding": "gzip"})
+t.ok(st == 200 and "content-encoding" not in h, "compress=off", h)
+st, h, _, raw = call("HEAD", "/echo/big", headers={"Accept-Encoding": "gzip"})
+t.ok(st == 200 and "content-encoding" not in h and raw == b"", "HEAD: not compressed", h)
+
 # Session tokens from metad, verified at the gateway.
 mc = UnixHTTPConnection(metad.sock, timeout=20)
 mc.request("POST", "/v1/users", body=json.dumps({"name": "alice", "email": "a@example.org",
@@ -246,7 +345,10 @@ for item, why in [('"/x pool=echo frob=1"', "unknown route option"),
                   ('"x pool=echo"', "must start with '/'"),
                   ('"/x"', "no pool=NAME"),
                   ('"/x pool=undefined"', "which proxy.pools does not define"),
-                  ('"/x pool=echo burst=3"', "need rate=")]:
+                  ('"/x pool=echo burst=3"', "need rate="),
+                  ('"/x pool=echo headers=nope"', "which proxy.header_rules does not define"),
+                  ('"/x pool=echo cors=nope"', "which proxy.cors does not define"),
+                  ('"/x pool=echo allow=10.0.0.1/8"', "past the prefix length")]:
     bad_conf = write_config(os.path.join(d, "bad.conf"), "gatewayd", rundir, d,
                             f'[proxy]\npools = ["echo unix:/x.sock"]\nroutes = [{item}]\n')
     r = subprocess.run([binary("gatewayd"), "--config", bad_conf, "--check-config"],
