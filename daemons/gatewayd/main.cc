@@ -3,8 +3,9 @@
 // of [proxy] to their upstream pools (proxy.hh: balancing, kept-alive connections, the
 // verified identity passed upstream, request ids, per-route rate limits, 502/504 in the error
 // shape, address filters, header rules, CORS, compression), and serves the web client's
-// static files and /healthz for everything no route takes. TLS, JWT, caching, health checks,
-// WebSocket and hot reload of routes come with the rest of the gateway's issue.
+// static files and /healthz for everything no route takes; session tokens and JWTs are
+// verified here. TLS, caching, health checks, WebSocket and hot reload of routes come with
+// the rest of the gateway's issue.
 #include "daemon/runtime.hh"
 #include "proxy.hh"
 #include "static_files.hh"
@@ -47,7 +48,7 @@ void extend_schema(config::Schema& s) {
                   "[timeout_ms=N] [max_body=N] [auth=none|optional|required] [rate=N/s|m|h "
                   "[burst=N] [rate_key=ip|user|api_key|route]] [allow=CIDR,..] [deny=CIDR,..] "
                   "[require_headers=A,..] [forbid_headers=A,..] [headers=SET,..] [cors=NAME] "
-                  "[compress=on|off]\"",
+                  "[compress=on|off] [scopes=A,..]\"",
                   each_item(gatewayd::parse_route));
     s.string_list("proxy.header_rules", {}, false,
                   "header transforms: \"SET request|response add|set|remove|rename HEADER "
@@ -66,6 +67,16 @@ void extend_schema(config::Schema& s) {
                   each_item(gatewayd::parse_cidr));
     s.integer("proxy.connections_per_member", 64, 1, 4096, false,
               "kept-alive connections the gateway opens to each upstream member at most");
+    s.string("auth.jwks_file", "", false,
+             "JWK Set of the keys that verify JWTs (HS256, RS256, ES256) accepted besides "
+             "session tokens (\"\": no JWTs)");
+    s.string_list("auth.jwt_issuers", {}, false, "accepted iss values (empty: any)");
+    s.string_list("auth.jwt_audiences", {}, false,
+                  "aud must hold one of these (empty: not checked)");
+    s.string_list("auth.jwt_algorithms", {"HS256", "RS256", "ES256"}, false,
+                  "JWT algorithms accepted");
+    s.integer("auth.jwt_leeway_seconds", 60, 0, 3600, false,
+              "clock skew allowed on exp, nbf and iat");
     s.string("auth.session_public_keys_file", "", false,
              "session token public keys, one hex key per line (\"\": tokens are passed on "
              "for the upstream to verify)");
@@ -86,6 +97,17 @@ gatewayd::ProxySpec proxy_config(const config::Config& cfg) {
     return pc;
 }
 
+std::optional<auth::JwtVerifier> jwt_verifier(const config::Config& cfg) {
+    const auto& file = cfg.string("auth.jwks_file");
+    if (file.empty()) return std::nullopt;
+    auth::JwtPolicy policy;
+    policy.algorithms = cfg.string_list("auth.jwt_algorithms");
+    policy.issuers = cfg.string_list("auth.jwt_issuers");
+    policy.audiences = cfg.string_list("auth.jwt_audiences");
+    policy.leeway = std::chrono::seconds(cfg.integer("auth.jwt_leeway_seconds"));
+    return auth::JwtVerifier(auth::Jwks::from_file(file), std::move(policy));
+}
+
 gatewayd::AddressFilter public_filter(const config::Config& cfg) {
     gatewayd::AddressFilter f;
     for (const auto& c : cfg.string_list("public.allow"))
@@ -104,7 +126,8 @@ void start(daemon::Runtime& rt) {
         rt.loop(), proxy_config(cfg), std::move(verifier),
         gatewayd::ProxyOptions{.connections_per_member = static_cast<std::size_t>(
                                    cfg.integer("proxy.connections_per_member")),
-                               .metrics = &rt.metrics()});
+                               .metrics = &rt.metrics(),
+                               .jwt = jwt_verifier(cfg)});
 
     g_public.get("/healthz", [](http::Request&) {
         return http::Response::json(200, {{"status", "ok"}});
@@ -137,9 +160,16 @@ int main(int argc, char** argv) {
         .name = "gatewayd",
         .summary = "Strata HTTP API gateway.",
         .extend_schema = extend_schema,
-        .check = [](const config::Config& c) { proxy_config(c); },
+        .check =
+            [](const config::Config& c) {
+                proxy_config(c);
+                jwt_verifier(c);
+            },
         .start = start,
         .stop = stop,
+        // Bodies are read into memory in pieces of this size; libmicrohttpd zeroes a
+        // connection's pool (headers + this) before every request, so it stays small.
+        .http_body_buffer_bytes = 32 * 1024,
     };
     return daemon::main(argc, argv, spec);
 }

@@ -179,6 +179,24 @@ std::string rate_key(RateKey kind, const http::Request& req, std::optional<std::
     return req.peer ? "uid:" + std::to_string(req.peer->uid) : "local";
 }
 
+// A claim as it may go into a header: percent-encoded outside RFC 3986's unreserved set
+// (a JWT's sub may hold anything, CR and LF included).
+std::string header_safe(std::string_view v) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : v) {
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~' || c == ':') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
 void add_rate_headers(http::Headers& h, const RateLimiter::Verdict& v) {
     h.emplace("RateLimit-Limit", std::to_string(v.limit));
     h.emplace("RateLimit-Remaining", std::to_string(v.remaining));
@@ -251,7 +269,7 @@ struct Exchange {
 
 Proxy::Proxy(uv_loop_t* loop, ProxySpec proxy_spec, std::optional<auth::SessionVerifier> verifier,
              ProxyOptions options)
-    : loop_(loop), table_({}), verifier_(std::move(verifier)) {
+    : loop_(loop), table_({}), verifier_(std::move(verifier)), jwt_(std::move(options.jwt)) {
     check_proxy_config(proxy_spec);
     cors_ = std::move(proxy_spec.cors); // route_shape_ points into it
     table_ = RouteTable(std::move(proxy_spec.routes));
@@ -393,26 +411,63 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
     x->pool = route_pool_[index];
 
     // Identity: whatever the client claims in X-Strata-Caller is dropped (not_forwarded).
-    std::optional<std::string> caller;
+    std::string caller = "anonymous";
     std::optional<std::uint64_t> user;
-    bool pass_authorization = true;
+    // api_key: credentials passed on unverified (an API key, or a session token when the
+    // gateway has no session keys); the upstream checks them.
+    bool verified = false, api_key = false, pass_authorization = true;
+    const std::vector<std::string>* scopes = nullptr;
+    std::vector<std::string> jwt_scopes;
     auto authz = req.header("Authorization");
-    if (route->auth != AuthMode::none && authz && authz->starts_with("Bearer st1.")) {
-        auth::SessionClaims claims;
-        if (verifier_) {
-            auto verdict = verifier_->verify(authz->substr(7), std::time(nullptr), &claims);
-            if (verdict != auth::SessionVerifier::Verdict::ok)
+    std::optional<std::string_view> bearer;
+    if (authz && authz->size() >= 7 && strncasecmp(authz->data(), "Bearer ", 7) == 0)
+        bearer = authz->substr(7);
+    if (route->auth != AuthMode::none && bearer) {
+        if (bearer->starts_with("st1.")) {
+            if (verifier_) {
+                const CachedSession& s = verified_session(*bearer);
+                caller = s.caller;
+                user = s.user;
+                scopes = &s.scopes;
+                verified = true;
+                pass_authorization = false; // verified here: the upstream gets the identity
+            } else {
+                api_key = true; // no keys here: passed on for the upstream to verify
+            }
+        } else if (bearer->starts_with("sk_")) {
+            api_key = true; // keys live in metad, which checks them (and their scopes)
+        } else if (jwt_) {
+            auto r = jwt_->verify(*bearer, std::time(nullptr));
+            if (!r.ok())
                 throw http::Error(401, "invalid_token",
-                                  verdict == auth::SessionVerifier::Verdict::expired
-                                      ? "the session token has expired"
-                                      : "the session token is not valid");
-            caller = "user=" + std::to_string(claims.user);
-            user = claims.user;
-            pass_authorization = false; // verified here: the upstream gets the identity
+                                  std::string("the token is not valid (") + r.reason() +
+                                      "): " + r.message);
+            caller = "jwt; sub=" + header_safe(r.claims.subject.value_or("")) +
+                     "; iss=" + header_safe(r.claims.issuer.value_or("")) + "; scopes=";
+            for (std::size_t i = 0; i < r.claims.scopes.size(); ++i)
+                caller += (i ? "," : "") + header_safe(r.claims.scopes[i]);
+            jwt_scopes = std::move(r.claims.scopes);
+            scopes = &jwt_scopes;
+            verified = true;
+            pass_authorization = false;
+        } else {
+            throw http::Error(401, "invalid_token",
+                              "the bearer token is neither a session token nor an API key" +
+                                  std::string(jwt_ ? " nor a JWT" : ""));
         }
     }
-    if (route->auth == AuthMode::required && !caller && !(authz && authz->starts_with("Bearer ")))
+    if (route->auth == AuthMode::required && !verified && !api_key)
         throw http::Error(401, "unauthenticated", "this route needs a session token or an API key");
+    if (!route->scopes.empty()) {
+        if (api_key)
+            throw http::Error(403, "insufficient_scope",
+                              "this route checks scopes at the gateway: use a session token" +
+                                  std::string(jwt_ ? " or a JWT" : ""));
+        for (const auto& need : route->scopes)
+            if (verified &&
+                (!scopes || std::find(scopes->begin(), scopes->end(), need) == scopes->end()))
+                throw http::Error(403, "insufficient_scope", "this route needs the scope " + need);
+    }
 
     if (RateLimiter* limiter = route_limiter_[index].get()) {
         auto v =
@@ -455,7 +510,7 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
     x->request_id = rid && request_id_ok(*rid) ? std::string(*rid) : new_request_id();
     up.headers.add("X-Request-Id", x->request_id);
     up.headers.add("traceparent", next_traceparent(req.header("traceparent")));
-    if (caller) up.headers.add("X-Strata-Caller", *caller);
+    up.headers.add("X-Strata-Caller", caller);
     up.body = std::move(req.body);
     send(std::move(x));
 }
@@ -470,6 +525,22 @@ void Proxy::send(std::shared_ptr<Exchange> x) {
     ++m->active;
     http_client::Request up = x->up; // a retry sends the same request again
     auto started = std::chrono::steady_clock::now();
+    try {
+        start_exchange(x, static_cast<std::size_t>(m - x->pool->members.data()), std::move(up),
+                       started);
+    } catch (const std::exception& e) {
+        // Refused before anything was sent (a request the client library cannot express).
+        --m->active;
+        auto r = http::Response::error(
+            502, "bad_gateway", std::string("the request cannot be sent upstream: ") + e.what());
+        r.headers.emplace("X-Request-Id", x->request_id);
+        x->reply(std::move(r));
+    }
+}
+
+void Proxy::start_exchange(const std::shared_ptr<Exchange>& x, std::size_t member,
+                           http_client::Request up, std::chrono::steady_clock::time_point started) {
+    Pool::Member* m = &x->pool->members[member];
     m->client->request(std::move(up), [this, x, m, started](http_client::Result r) {
         --m->active;
         if (upstream_seconds_)
@@ -512,6 +583,32 @@ void Proxy::send(std::shared_ptr<Exchange> x) {
         out.body = std::move(r.response.body);
         x->reply(std::move(out));
     });
+}
+
+const Proxy::CachedSession& Proxy::verified_session(std::string_view token) {
+    const std::int64_t now = std::time(nullptr);
+    if (auto it = sessions_.find(token); it != sessions_.end()) {
+        if (now < it->second.expires_at) return it->second;
+        sessions_.erase(it); // verified again below: answered "expired"
+    }
+    auth::SessionClaims claims;
+    auto verdict = verifier_->verify(token, now, &claims);
+    if (verdict != auth::SessionVerifier::Verdict::ok)
+        throw http::Error(401, "invalid_token",
+                          verdict == auth::SessionVerifier::Verdict::expired
+                              ? "the session token has expired"
+                              : "the session token is not valid");
+    // Bounded: past the limit the cache starts over (verifying is correct, only slower).
+    if (sessions_.size() >= max_cached_sessions) sessions_.clear();
+    CachedSession s;
+    s.user = claims.user;
+    s.expires_at = claims.expires_at;
+    s.caller = "user=" + std::to_string(claims.user) +
+               "; session=" + std::to_string(claims.session) + "; scopes=";
+    for (std::size_t i = 0; i < claims.scopes.size(); ++i)
+        s.caller += (i ? "," : "") + claims.scopes[i];
+    s.scopes = std::move(claims.scopes);
+    return sessions_.emplace(std::string(token), std::move(s)).first->second;
 }
 
 } // namespace strata::gatewayd

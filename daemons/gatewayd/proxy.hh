@@ -31,14 +31,18 @@
 // compression (compression.hh) to every answer.
 #pragma once
 
+#include "auth/jwt.hh"
 #include "auth/session_token.hh"
 #include "http/router.hh"
+#include "http_client/message.hh"
 #include "metrics/metrics.hh"
 #include "proxy_config.hh"
 #include "rate_limit.hh"
 
+#include <chrono>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <uv.h>
 #include <vector>
 
@@ -52,6 +56,8 @@ struct ProxyOptions {
     //   strata_gateway_upstream_duration_seconds{pool,member}   each upstream exchange
     //   strata_gateway_upstream_errors_total{pool,member,kind}  exchanges that got no answer
     metrics::Registry* metrics = nullptr;
+    // JWTs accepted besides session tokens ([auth] jwks_file); none when empty.
+    std::optional<auth::JwtVerifier> jwt;
 };
 
 class Proxy {
@@ -71,6 +77,27 @@ public:
 
 private:
     void send(std::shared_ptr<struct Exchange> x);
+    void start_exchange(const std::shared_ptr<struct Exchange>& x, std::size_t member,
+                        http_client::Request up, std::chrono::steady_clock::time_point started);
+
+    // Session tokens already verified, until they expire: an Ed25519 check costs more than
+    // the rest of a proxied request. The value is what goes upstream in X-Strata-Caller.
+    struct CachedSession {
+        std::uint64_t user = 0;
+        std::int64_t expires_at = 0;
+        std::string caller;
+        std::vector<std::string> scopes;
+    };
+    static constexpr std::size_t max_cached_sessions = 65536;
+    // The claims of a valid token, or throws http::Error 401.
+    const CachedSession& verified_session(std::string_view token);
+    struct TokenHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    std::unordered_map<std::string, CachedSession, TokenHash, std::equal_to<>> sessions_;
     void handle_route(http::Request& request, const http::Reply& reply, std::size_t index);
 
     // What the route does to every answer: header rules, CORS, compression.
@@ -93,6 +120,7 @@ private:
     metrics::Family<metrics::Histogram>* upstream_seconds_ = nullptr;
     metrics::Family<metrics::Counter>* upstream_errors_ = nullptr;
     std::optional<auth::SessionVerifier> verifier_;
+    std::optional<auth::JwtVerifier> jwt_;
 };
 
 } // namespace strata::gatewayd

@@ -239,6 +239,20 @@ RouteSpec parse_route(std::string_view text) {
                 if (comma == v.npos) break;
                 s = comma + 1;
             }
+        } else if (key == "scopes") {
+            std::size_t s = 0;
+            while (s <= v.size()) {
+                auto comma = v.find(',', s);
+                std::string_view sc = v.substr(s, comma == v.npos ? v.npos : comma - s);
+                if (sc.empty() || sc.size() > 64 || !std::all_of(sc.begin(), sc.end(), [](char c) {
+                        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ':' ||
+                               c == '.' || c == '_' || c == '-';
+                    }))
+                    bad("scopes= wants scopes of a-z 0-9 : . _ - separated by commas", word);
+                r.scopes.emplace_back(sc);
+                if (comma == v.npos) break;
+                s = comma + 1;
+            }
         } else if (key == "cors") {
             if (!name_ok(v)) bad("cors= wants a policy name", word);
             r.cors = v;

@@ -19,7 +19,8 @@
 // allow=CIDR,... and deny=CIDR,... (address_list.hh: 403 forbidden for other clients),
 // require_headers=A,B and forbid_headers=A,B (400 when one is missing or present),
 // headers=SET,... (header_rules.hh), cors=NAME (cors.hh), compress=on|off (compression.hh;
-// default proxy.compress).
+// default proxy.compress), scopes=A,B (the session token or JWT must carry each: 403
+// insufficient_scope; API keys are refused there, metad alone knows their scopes).
 // The request goes to the route with the longest matching prefix among those whose host
 // matches, a route with a host beating one without at the same length.
 #pragma once
@@ -76,6 +77,7 @@ struct RouteSpec {
     std::vector<std::string> header_sets; // headers=: names in [proxy] header_rules
     std::string cors;                     // cors=: a name in [proxy] cors; empty: none
     std::optional<bool> compress;         // compress=on|off; default: ProxySpec::compress
+    std::vector<std::string> scopes;      // scopes=A,B: a verified identity must hold each
 };
 
 // Throws std::invalid_argument with a message naming the offending word.

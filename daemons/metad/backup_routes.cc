@@ -1,5 +1,7 @@
 #include "backup_routes.hh"
 
+#include "route_util.hh"
+
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -11,7 +13,8 @@ namespace strata::metad {
 
 void add_backup_routes(http::Router& router, MetaStore& store, std::filesystem::path scratch) {
     // Copying a large database takes a while: off the loop.
-    router.add_blocking("GET", "/v1/meta/backup", [&store, scratch](http::Request&) {
+    router.add_blocking("GET", "/v1/meta/backup", [&store, scratch](http::Request& req) {
+        route_util::require_operator(req); // the whole database: never through the gateway
         std::filesystem::path tmp =
             scratch / ("backup-" + std::to_string(store.next_id()) + ".mdb.part");
         int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

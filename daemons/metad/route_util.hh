@@ -221,18 +221,27 @@ struct Context {
     }
 
     // The calling user's id; 401 when the request carries no valid identity, 403 when its
-    // token or key lacks `scope` (X-Strata-Caller: the gateway has checked scopes already).
+    // token or key lacks `scope`. Through the gateway (a unix-socket peer), X-Strata-Caller
+    // is "user=ID; session=SID; scopes=A,B" for a session token it verified (signature and
+    // expiry: revocation and scopes are checked here), or "anonymous" when it verified
+    // nobody (an API key, or nothing, then follows in Authorization).
     std::uint64_t caller(const http::Request& req, const char* scope = nullptr,
                          std::uint64_t* session = nullptr) const {
-        if (auto h = req.header("X-Strata-Caller"); h && req.peer) {
-            std::string_view v = *h;
-            if (v.substr(0, 5) == "user=") {
-                if (auto id = id_of(json(std::string(v.substr(5))))) {
-                    auto u = store.user(*id);
-                    if (u && !u->disabled) return *id;
-                }
+        if (auto h = req.header("X-Strata-Caller"); h && req.peer && *h != "anonymous") {
+            auto id = parse_caller(*h);
+            if (!id.user)
+                throw http::Error(401, "unauthenticated", "X-Strata-Caller names no user");
+            auto u = store.user(*id.user);
+            if (!u || u->disabled)
+                throw http::Error(401, "unauthenticated", "X-Strata-Caller names no active user");
+            if (id.session) {
+                auto s = store.session(*id.session);
+                if (!s || s->revoked || s->user != *id.user)
+                    throw http::Error(401, "invalid_token", "the session has ended");
+                if (session) *session = *id.session;
             }
-            throw http::Error(401, "unauthenticated", "X-Strata-Caller names no active user");
+            if (id.scopes) require_scope(*id.scopes, scope);
+            return *id.user;
         }
         if (auto h = req.header("Authorization"); h && h->substr(0, 10) == "Bearer sk_") {
             // An API key: found by its id, its secret checked against the stored digest.
@@ -263,6 +272,47 @@ struct Context {
         throw http::Error(401, "unauthenticated", "sign in first");
     }
 
+    // X-Strata-Caller's fields; what is malformed is left unset.
+    struct CallerHeader {
+        std::optional<std::uint64_t> user, session;
+        // Absent: a local caller on the socket that named a user without scopes (stratactl,
+        // tests) is trusted as the socket's mode trusts it; the gateway always sends them.
+        std::optional<std::vector<std::string>> scopes;
+    };
+    static CallerHeader parse_caller(std::string_view v) {
+        CallerHeader out;
+        auto number = [](std::string_view n) -> std::optional<std::uint64_t> {
+            std::uint64_t x = 0;
+            auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), x);
+            if (n.empty() || ec != std::errc() || end != n.data() + n.size()) return std::nullopt;
+            return x;
+        };
+        std::size_t s = 0;
+        while (s < v.size()) {
+            auto semi = v.find(';', s);
+            std::string_view f = v.substr(s, semi == v.npos ? v.npos : semi - s);
+            while (!f.empty() && f.front() == ' ')
+                f.remove_prefix(1);
+            if (f.starts_with("user=")) out.user = number(f.substr(5));
+            if (f.starts_with("session=")) out.session = number(f.substr(8));
+            if (f.starts_with("scopes=")) {
+                std::string_view l = f.substr(7);
+                out.scopes.emplace();
+                std::size_t b = 0;
+                while (b < l.size()) {
+                    auto comma = l.find(',', b);
+                    auto one = l.substr(b, comma == l.npos ? l.npos : comma - b);
+                    if (!one.empty()) out.scopes->emplace_back(one);
+                    if (comma == l.npos) break;
+                    b = comma + 1;
+                }
+            }
+            if (semi == v.npos) break;
+            s = semi + 1;
+        }
+        return out;
+    }
+
 private:
     static void require_scope(const std::vector<std::string>& have, const char* scope) {
         if (!scope) return;
@@ -277,7 +327,8 @@ private:
 
 // Operators' routes (stratactl meta user ...): only for a unix-socket peer that is root or
 // metad's own user and that names no caller, so no user identity can reach them. The
-// gateway does not route /v1/admin/ at all.
+// gateway sends X-Strata-Caller on every request it proxies ("anonymous" at least), so
+// even a route table that publishes them cannot open them to clients.
 inline void require_operator(const http::Request& req) {
     if (!req.peer || (req.peer->uid != 0 && req.peer->uid != ::geteuid()) ||
         req.header("X-Strata-Caller") || req.header("Authorization"))

@@ -2,8 +2,10 @@
 // JSON (64-bit snowflakes do not fit a JavaScript number); requests accept strings or
 // numbers.
 //
-// Who is calling: the gateway passes the verified identity in "X-Strata-Caller: user=ID",
-// honoured only on the unix socket (whose access is limited by its mode); a client may also
+// Who is calling: the gateway passes the identity it verified in "X-Strata-Caller: user=ID;
+// session=SID; scopes=A,B" (metad still checks the session is not revoked and the scopes),
+// or "anonymous" when it verified none; honoured only on the unix socket (whose access is
+// limited by its mode), where "user=ID" alone is a trusted local caller; a client may also
 // present "Authorization: Bearer <session token>", which metad verifies itself (signature,
 // expiry, and its own revocation list), or "Authorization: Bearer sk_..." (an API key).
 //

@@ -248,7 +248,10 @@ void Runtime::install_builtin_routes() {
         if (state_) j["state_dir"] = state_->path();
         return http::Response::json(200, j);
     });
-    control_router_.post("/v1/reload", [this](http::Request&) {
+    control_router_.post("/v1/reload", [this](http::Request& req) {
+        // Requests through the gateway carry X-Strata-Caller: never an operator's.
+        if (req.header("X-Strata-Caller"))
+            return http::Response::error(403, "forbidden", "operators only (stratactl reload)");
         if (auto error = reload()) return http::Response::error(422, "config_rejected", *error);
         return http::Response::json(200, {{"reloaded", true}, {"config_digest", config_.digest()}});
     });

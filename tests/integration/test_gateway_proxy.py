@@ -5,7 +5,10 @@ and on TCP, and strata-metad itself. Routing (prefix, host, methods, rewrite), w
 headers dropped), balancing, retries, timeouts, limits, and session tokens verified at the
 gateway with the identity passed upstream."""
 
+import base64
 import gzip
+import hashlib
+import hmac
 import http.client
 import http.server
 import json
@@ -81,6 +84,25 @@ t.ok(pub.returncode == 0 and len(pub.stdout.strip()) == 64, "stratactl auth publ
 with open(os.path.join(d, "session.pub"), "w") as f:
     f.write("# metad's session key\n" + pub.stdout)
 
+# JWTs of an outside identity provider: an HS256 key in a JWK Set.
+jwt_secret = os.urandom(32)
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+with open(os.path.join(d, "jwks.json"), "w") as f:
+    json.dump({"keys": [{"kty": "oct", "kid": "k1", "alg": "HS256", "k": b64u(jwt_secret)}]}, f)
+
+
+def jwt(claims, secret=None, header=None):
+    head = b64u(json.dumps(header or {"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
+    body = b64u(json.dumps(claims).encode())
+    sig = hmac.new(secret or jwt_secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64u(sig)}"
+
+
 dead = os.path.join(d, "nobody.sock")
 port = free_port()
 pools = [f"echo unix:{d}/u1.sock", f"tcp {t1} weight=3 {t2}",
@@ -94,7 +116,9 @@ routes = ["/echo pool=echo", "/app pool=tcp rewrite=/inner methods=GET,HEAD",
           "/filtered pool=echo allow=127.0.0.0/8,::1 deny=127.0.0.2 require_headers=X-Api "
           "forbid_headers=X-Debug headers=sec", "/denied pool=echo deny=127.0.0.0/8,::1",
           "/cors pool=echo cors=web", "/corsauth pool=echo cors=web auth=required",
-          "/plain pool=echo compress=off"]
+          "/plain pool=echo compress=off", "/jwt pool=echo auth=required",
+          "/writers pool=echo auth=required scopes=files:write",
+          "/admins pool=echo auth=required scopes=strata:admin"]
 header_rules = ["sec request add X-Added yes please", "sec request rename X-Old X-New",
                 "sec request remove X-Drop", "sec response set X-Frame-Options DENY",
                 "sec response remove X-Upstream"]
@@ -103,7 +127,8 @@ cors = ["web origins=https://app.test,https://*.example.test methods=GET,POST "
 extra = (f'[public]\nlisten = ["127.0.0.1:{port}"]\nweb_root = "{d}"\ndeny = ["127.0.0.3"]\n'
          f'[proxy]\npools = {json.dumps(pools)}\nroutes = {json.dumps(routes)}\n'
          f'header_rules = {json.dumps(header_rules)}\ncors = {json.dumps(cors)}\n'
-         f'[auth]\nsession_public_keys_file = "{d}/session.pub"\n')
+         f'[auth]\nsession_public_keys_file = "{d}/session.pub"\njwks_file = "{d}/jwks.json"\n'
+         'jwt_issuers = ["https://idp.test"]\njwt_audiences = ["strata"]\n')
 conf = write_config(os.path.join(d, "gatewayd.conf"), "gatewayd", rundir, d, extra)
 gw = Daemon("gatewayd", conf, rundir)
 t.ok(gw.wait_ready(), "gatewayd starts", gw.output())
@@ -164,7 +189,8 @@ t.ok(st == 201 and j["method"] == "POST" and j["body"] == '{"a":1}', "a POST wit
 hd = j["headers"]
 t.ok("x-hop" not in hd and "te" not in hd and hd.get("x-custom") == "kept",
      "hop-by-hop headers (and those Connection names) are not passed up", hd)
-t.ok("x-strata-caller" not in hd, "a forged X-Strata-Caller is dropped", hd)
+t.ok(hd.get("x-strata-caller") == "anonymous",
+     "a forged X-Strata-Caller is dropped: the gateway's own says anonymous", hd)
 
 st, _, j, _ = call("GET", "/app/x/y?q=1")
 t.ok(st == 200 and j["path"] == "/inner/x/y?q=1" and j["upstream"] in ("t1", "t2"),
@@ -303,7 +329,8 @@ st, _, j, _ = call("GET", "/v1/users/me", headers={"Authorization": "Bearer " + 
 t.ok(st == 200 and j["id"] == alice["id"], "a verified token reaches metad as the identity",
      (st, j))
 st, _, j, _ = call("GET", "/echo/who", headers={"Authorization": "Bearer " + token})
-t.ok(j["headers"].get("x-strata-caller") == f"user={alice['id']}" and
+t.ok(j["headers"].get("x-strata-caller", "").startswith(f"user={alice['id']}; session=") and
+     "; scopes=" in j["headers"].get("x-strata-caller", "") and
      "authorization" not in j["headers"], "upstream gets X-Strata-Caller, not the token",
      j["headers"])
 bad = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
@@ -315,15 +342,47 @@ t.ok(st == 401 and j["error"]["code"] == "unauthenticated", "auth=required witho
      (st, j))
 st, _, j, _ = call("GET", "/private", headers={"Authorization": "Bearer " + token,
                                                 "X-Strata-Caller": "user=1"})
-t.ok(st == 200 and j["headers"]["x-strata-caller"] == f"user={alice['id']}",
+t.ok(st == 200 and j["headers"]["x-strata-caller"].startswith(f"user={alice['id']}; "),
      "auth=required with a token: the verified identity, not the forged one", j)
 st, _, j, _ = call("GET", "/private", headers={"Authorization": "Bearer sk_notchecked"})
 t.ok(st == 200 and j["headers"].get("authorization") == "Bearer sk_notchecked" and
-     "x-strata-caller" not in j["headers"], "an API key goes up for the upstream to check", j)
+     j["headers"].get("x-strata-caller") == "anonymous",
+     "an API key goes up for the upstream to check", j)
 st, _, j, _ = call("GET", "/open", headers={"Authorization": "Bearer " + bad})
-t.ok(st == 200 and "x-strata-caller" not in j["headers"] and
+t.ok(st == 200 and j["headers"].get("x-strata-caller") == "anonymous" and
      j["headers"].get("authorization") == "Bearer " + bad, "auth=none passes Authorization on",
      j)
+
+# JWTs: verified at the gateway, the claims passed up; exp, iss, aud, signature checked.
+now = int(time.time())
+good_claims = {"sub": "ext|42\r\nX-Evil: 1", "iss": "https://idp.test", "aud": ["strata"],
+               "exp": now + 300, "iat": now, "scope": "files:read reports"}
+st, _, j, _ = call("GET", "/jwt", headers={"Authorization": "Bearer " + jwt(good_claims)})
+t.ok(st == 200 and j["headers"].get("x-strata-caller") ==
+     "jwt; sub=ext%7C42%0D%0AX-Evil:%201; iss=https:%2F%2Fidp.test; scopes=files:read,reports"
+     and "authorization" not in j["headers"] and "x-evil" not in j["headers"],
+     "a valid JWT: its claims go up (percent-encoded), not the token", (st, j))
+for why, bad_jwt, code in [
+        ("expired", jwt(dict(good_claims, exp=now - 3600)), "expired"),
+        ("another issuer", jwt(dict(good_claims, iss="https://evil.test")), "bad_issuer"),
+        ("another audience", jwt(dict(good_claims, aud="other")), "bad_audience"),
+        ("another key", jwt(good_claims, secret=os.urandom(32)), "bad_signature"),
+        ("alg none", jwt(good_claims, header={"alg": "none", "kid": "k1"}).rsplit(".", 1)[0] + ".",
+         "alg_not_allowed")]:
+    st, _, j, _ = call("GET", "/jwt", headers={"Authorization": "Bearer " + bad_jwt})
+    t.ok(st == 401 and j["error"]["code"] == "invalid_token" and code in j["error"]["message"],
+         f"a JWT with {why}: 401 ({code})", (st, j))
+st, _, j, _ = call("GET", "/writers", headers={"Authorization": "Bearer " + token})
+t.ok(st == 200 and "files:write" in j["headers"]["x-strata-caller"],
+     "scopes=files:write: a session token that has it passes", (st, j))
+st, _, j, _ = call("GET", "/writers", headers={"Authorization": "Bearer " + jwt(good_claims)})
+t.ok(st == 403 and j["error"]["code"] == "insufficient_scope",
+     "scopes=files:write: a JWT without it gets 403", (st, j))
+st, _, j, _ = call("GET", "/admins", headers={"Authorization": "Bearer " + token})
+t.ok(st == 403 and j["error"]["code"] == "insufficient_scope", "scopes= another scope: 403",
+     (st, j))
+st, _, j, _ = call("GET", "/writers", headers={"Authorization": "Bearer sk_notchecked"})
+t.ok(st == 403, "scopes=: API keys are refused (metad alone knows their scopes)", (st, j))
 
 # Rate limits: a bucket of 3 refilled at 3 per minute, per client address.
 got = [call("GET", "/limited") for _ in range(4)]

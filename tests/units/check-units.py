@@ -53,9 +53,11 @@ def spec_keys(name):
     if name in STATE_DIRS:
         keys["daemon"].append("state_dir")
     if name == "gatewayd":
-        keys["public"] = ["listen", "web_root"]
-        keys["proxy"] = ["pools", "routes", "connections_per_member"]
-        keys["auth"] = ["session_public_keys_file"]
+        keys["public"] = ["listen", "web_root", "allow", "deny"]
+        keys["proxy"] = ["pools", "routes", "connections_per_member", "header_rules", "cors",
+                         "compress"]
+        keys["auth"] = ["session_public_keys_file", "jwks_file", "jwt_issuers",
+                        "jwt_audiences", "jwt_algorithms", "jwt_leeway_seconds"]
     if name == "metad":
         keys["meta"] = ["node_id", "max_map_bytes", "commit_nice"]
         keys["auth"] = ["session_key_file", "session_ttl_seconds", "password_cost"]
