@@ -1,6 +1,7 @@
 #include "compression.hh"
 
 #include "header_rules.hh"
+#include "text.hh"
 
 #include <algorithm>
 #include <charconv>
@@ -17,20 +18,8 @@ namespace strata::gatewayd {
 
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
+using text::lower;
+using text::trim;
 
 // "q=0.5" -> 500 (thousandths, as RFC 9110 12.4.2 allows three digits); -1 when malformed.
 int qvalue(std::string_view params) {

@@ -1,6 +1,7 @@
 #include "cors.hh"
 
 #include "header_rules.hh"
+#include "text.hh"
 
 #include <algorithm>
 #include <charconv>
@@ -11,36 +12,9 @@ namespace strata::gatewayd {
 
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
-
-std::vector<std::string> split(std::string_view v, char sep) {
-    std::vector<std::string> out;
-    std::size_t s = 0;
-    while (s <= v.size()) {
-        auto e = v.find(sep, s);
-        std::string_view w = v.substr(s, e == v.npos ? v.npos : e - s);
-        while (!w.empty() && (w.front() == ' ' || w.front() == '\t'))
-            w.remove_prefix(1);
-        while (!w.empty() && (w.back() == ' ' || w.back() == '\t'))
-            w.remove_suffix(1);
-        if (!w.empty()) out.emplace_back(w);
-        if (e == v.npos) break;
-        s = e + 1;
-    }
-    return out;
-}
-
-bool token(std::string_view s) {
-    return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    });
-}
+using text::lower;
+using text::split;
+using text::token;
 
 std::string join(const std::vector<std::string>& v) {
     std::string out;

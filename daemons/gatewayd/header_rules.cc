@@ -1,5 +1,7 @@
 #include "header_rules.hh"
 
+#include "text.hh"
+
 #include <algorithm>
 #include <set>
 #include <stdexcept>
@@ -8,14 +10,9 @@ namespace strata::gatewayd {
 
 namespace {
 
-// RFC 9110 token characters: what a field name may hold.
-bool token(std::string_view s) {
-    return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    });
-}
+using text::token;
 
+// RFC 9110 token characters: what a field name may hold.
 // Visible ASCII, spaces and tabs; no CR, LF or NUL (they would split the header).
 bool field_value(std::string_view s) {
     return s.size() <= 4096 && std::all_of(s.begin(), s.end(), [](char c) {

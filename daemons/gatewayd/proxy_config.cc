@@ -1,5 +1,7 @@
 #include "proxy_config.hh"
 
+#include "text.hh"
+
 #include <algorithm>
 #include <charconv>
 #include <set>
@@ -8,6 +10,8 @@
 namespace strata::gatewayd {
 
 namespace {
+
+using text::lower;
 
 std::vector<std::string_view> words(std::string_view text) {
     std::vector<std::string_view> out;
@@ -90,13 +94,6 @@ std::string normal_prefix(std::string_view p, std::string_view what) {
 bool prefix_matches(std::string_view prefix, std::string_view path) {
     if (prefix == "/") return !path.empty() && path.front() == '/';
     return path.starts_with(prefix) && (path.size() == prefix.size() || path[prefix.size()] == '/');
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
 }
 
 // The host part of a Host header: lower case, without the port.
