@@ -133,7 +133,8 @@ std::optional<std::string> brotli(std::string_view data, int quality) {
 }
 
 bool compress_response(http::Response& r, std::string_view method,
-                       std::optional<std::string_view> accept_encoding, std::size_t min_bytes) {
+                       std::optional<std::string_view> accept_encoding, std::size_t min_bytes,
+                       std::size_t max_bytes) {
     if (method == "HEAD" || r.status < 200 || r.status > 203) return false;
     if (r.reader || r.file || r.has_pieces) return false;
     if (r.headers.count("Content-Encoding") || r.headers.count("Content-Range")) return false;
@@ -143,7 +144,7 @@ bool compress_response(http::Response& r, std::string_view method,
     for (auto it = cb; it != ce; ++it)
         if (lower(it->second).find("no-transform") != std::string::npos) return false;
     add_vary(r.headers, "Accept-Encoding");
-    if (r.body.size() < min_bytes) return false;
+    if (r.body.size() < min_bytes || r.body.size() > max_bytes) return false;
     Coding c = negotiate_coding(accept_encoding);
     if (c == Coding::identity) return false;
     std::optional<std::string> packed = c == Coding::br ? brotli(r.body) : gzip(r.body);

@@ -3,7 +3,8 @@
 // (q-values honoured; brotli wins a tie, it is smaller at the same speed).
 // An answer is compressed when all hold: the request was not HEAD; the status is 200, 201,
 // 202 or 203; no Content-Encoding and no Content-Range yet; no Cache-Control: no-transform;
-// the body is in memory (not a file or a stream) and at least min_bytes; the media type is
+// the body is in memory (not a file or a stream), at least min_bytes and at most max_bytes
+// (compressing runs on the loop: a huge answer would stall every other request); the type is
 // text/*, JSON, JavaScript, XML, SVG, WebAssembly or another +json/+xml type; and the result
 // is smaller. Such answers carry Vary: Accept-Encoding whether compressed or not, and a
 // strong ETag becomes weak (the bytes changed, the resource did not).
@@ -32,6 +33,6 @@ bool brotli_available();
 // Compresses the answer in place when the rules above allow it; returns whether it did.
 bool compress_response(http::Response& response, std::string_view request_method,
                        std::optional<std::string_view> accept_encoding,
-                       std::size_t min_bytes = 1024);
+                       std::size_t min_bytes = 1024, std::size_t max_bytes = std::size_t{8} << 20);
 
 } // namespace strata::gatewayd

@@ -234,6 +234,9 @@ Test(compression, compresses_what_it_should) {
     auto partial = fresh();
     partial.status = 206;
     cr_assert_not(compress_response(partial, "GET", "gzip"));
+    auto huge = fresh();
+    cr_assert_not(compress_response(huge, "GET", "gzip", 1024, plain.size() - 1));
+    cr_assert_eq(huge.body, plain); // over max_bytes: sent as it is
     auto none = fresh();
     cr_assert_not(compress_response(none, "GET", std::nullopt));
     cr_assert_eq(none.body, plain);
