@@ -2,6 +2,7 @@
 
 #include "http_client/error.hh"
 
+#include <charconv>
 #include <fmt/format.h>
 #include <sys/un.h>
 
@@ -37,6 +38,30 @@ Target Target::parse(std::string_view spec) {
         while (rest.size() > authority.size() && rest.ends_with('/'))
             rest.remove_suffix(1);
         t.base_ = "http://" + std::string(rest);
+        t.authority_ = std::string(authority);
+        t.prefix_ = std::string(rest.substr(authority.size()));
+        std::string_view host = authority, port;
+        if (authority.starts_with('[')) {
+            auto close = authority.find(']');
+            if (close == authority.npos) throw bad("unclosed [ in the host");
+            host = authority.substr(1, close - 1);
+            std::string_view after = authority.substr(close + 1);
+            if (!after.empty() && !after.starts_with(':')) throw bad("junk after ]");
+            if (!after.empty()) port = after.substr(1);
+        } else if (auto colon = authority.rfind(':'); colon != authority.npos) {
+            host = authority.substr(0, colon);
+            port = authority.substr(colon + 1);
+        }
+        if (host.empty()) throw bad("missing host");
+        t.host_ = std::string(host);
+        t.port_ = 80;
+        if (!port.empty()) {
+            int n = 0;
+            auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+            if (ec != std::errc() || p != port.data() + port.size() || n < 1 || n > 65535)
+                throw bad("invalid port");
+            t.port_ = n;
+        }
         return t;
     }
     throw bad("expected unix:/path/to.sock or http://host:port");

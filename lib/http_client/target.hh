@@ -18,11 +18,22 @@ public:
     std::string url(std::string_view path) const { return base_ + std::string(path); }
     // The target as given, for messages.
     const std::string& spec() const { return spec_; }
+    // TCP targets: the authority as given ("127.0.0.1:8080", "[::1]:8080"; the Host header),
+    // its host without brackets, its port (80 when absent) and the path prefix ("" or
+    // "/prefix") put before every request path. Unix targets: "localhost", "", 0, "".
+    const std::string& authority() const { return authority_; }
+    const std::string& host() const { return host_; }
+    int port() const { return port_; }
+    const std::string& path_prefix() const { return prefix_; }
 
 private:
     std::string spec_;
     std::string socket_path_; // empty for TCP
     std::string base_;        // "http://localhost" for unix sockets
+    std::string authority_ = "localhost";
+    std::string host_;
+    int port_ = 0;
+    std::string prefix_;
 };
 
 } // namespace strata::http_client

@@ -1,8 +1,14 @@
 #include "http_client/async_client.hh"
 #include "http_client/test_server.hh"
 
+#include <arpa/inet.h>
+#include <atomic>
 #include <chrono>
 #include <criterion/criterion.h>
+#include <cstring>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 
 using namespace strata::http_client;
@@ -236,4 +242,155 @@ Test(async_client, invalid_request_throws_at_once) {
     run_loop();
     cr_assert_not(called);
     cr_assert_eq(c.pending(), 0u);
+}
+
+namespace {
+
+// A raw TCP server on 127.0.0.1 for what libmicrohttpd will not send: it reads each request
+// head and writes the next scripted answer byte for byte, then closes the connection when
+// close_after_each says so (without announcing it, like a server whose keep-alive timed out).
+class ScriptedServer {
+public:
+    ScriptedServer(std::vector<std::string> answers, bool close_after_each)
+        : answers_(std::move(answers)), close_after_each_(close_after_each) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        cr_assert_eq(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        cr_assert_eq(::listen(fd_, 16), 0);
+        socklen_t len = sizeof a;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+        target_ = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~ScriptedServer() {
+        ::shutdown(fd_, SHUT_RDWR);
+        ::close(fd_);
+        thread_.join();
+    }
+    const std::string& target() const { return target_; }
+    int connections() const { return connections_.load(); }
+
+private:
+    void serve() {
+        std::size_t next = 0;
+        while (next < answers_.size()) {
+            int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (c < 0) return;
+            ++connections_;
+            std::string in;
+            char buf[4096];
+            while (next < answers_.size()) {
+                auto end = in.find("\r\n\r\n");
+                if (end == std::string::npos) {
+                    ssize_t n = ::recv(c, buf, sizeof buf, 0);
+                    if (n <= 0) break;
+                    in.append(buf, static_cast<std::size_t>(n));
+                    continue;
+                }
+                in.erase(0, end + 4);
+                const std::string& out = answers_[next++];
+                (void)!::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+                if (close_after_each_) break;
+            }
+            ::close(c);
+        }
+    }
+
+    std::vector<std::string> answers_;
+    bool close_after_each_;
+    int fd_ = -1;
+    std::string target_;
+    std::atomic<int> connections_{0};
+    std::thread thread_;
+};
+
+} // namespace
+
+Test(async_client, chunked_head_and_close_delimited_answers) {
+    ScriptedServer s({"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                      "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", // to a HEAD
+                      "HTTP/1.1 200 OK\r\n\r\nto the end"},
+                     false);
+    AsyncClient c(&fx->loop, s.target());
+    std::vector<Result> got;
+    std::function<void(Result)> next = [&](Result r) {
+        got.push_back(std::move(r));
+        if (got.size() == 1) c.request({"HEAD", "/h", {}, {}}, next);
+        if (got.size() == 2) c.get("/c", next);
+    };
+    c.get("/a", next);
+    run_loop();
+    cr_assert_eq(got.size(), 3u);
+    for (auto& r : got)
+        cr_assert_not(r.error.has_value(), "%s", r.error ? r.error->what() : "");
+    cr_assert_eq(got[0].response.body, "abc");
+    cr_assert_eq(got[1].response.body, "");
+    cr_assert_eq(got[2].response.body, "to the end");
+    cr_assert_eq(s.connections(), 1, "the chunked and HEAD answers kept the connection");
+}
+
+Test(async_client, a_kept_connection_closed_by_the_peer_is_replaced) {
+    ScriptedServer s({"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\none",
+                      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo"},
+                     true);
+    AsyncClient c(&fx->loop, s.target());
+    std::vector<Result> got;
+    // The second request goes out on the kept connection before its close is seen.
+    c.get("/1", [&](Result r) {
+        got.push_back(std::move(r));
+        c.get("/2", [&](Result r2) { got.push_back(std::move(r2)); });
+    });
+    run_loop();
+    cr_assert_eq(got.size(), 2u);
+    cr_assert_not(got[1].error.has_value(), "%s", got[1].error ? got[1].error->what() : "");
+    cr_assert_eq(got[1].response.body, "two");
+    cr_assert_eq(s.connections(), 2);
+}
+
+Test(async_client, malformed_and_oversized_answers) {
+    ScriptedServer s({"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx",
+                      "HTTP/1.1 200 OK\r\nContent-Length: 2048\r\n\r\n", "nonsense\r\n\r\n"},
+                     true);
+    Options o;
+    o.max_response_bytes = 1024;
+    AsyncClient c(&fx->loop, s.target(), o);
+    std::vector<Result> got;
+    std::function<void(Result)> next = [&](Result r) {
+        got.push_back(std::move(r));
+        if (got.size() < 3) c.get("/", next);
+    };
+    c.get("/", next);
+    run_loop();
+    cr_assert_eq(got.size(), 3u);
+    cr_assert(got[0].error && got[0].error->kind() == ErrorKind::bad_response);
+    cr_assert(got[1].error && got[1].error->kind() == ErrorKind::too_large);
+    cr_assert(got[2].error && got[2].error->kind() == ErrorKind::bad_response);
+}
+
+Test(async_client, streamed_upload_and_sink) {
+    AsyncClient c(&fx->loop, fx->tcp_server->target());
+    std::string sent(300000, 'u');
+    std::size_t offset = 0;
+    Request up{"POST", "/echo", {}, {}};
+    up.body_size = sent.size();
+    up.body_source = [&](char* buf, std::size_t cap) -> long {
+        std::size_t n = std::min(cap, sent.size() - offset);
+        std::memcpy(buf, sent.data() + offset, n);
+        offset += n;
+        return static_cast<long>(n);
+    };
+    std::string sunk;
+    up.body_sink = [&](std::string_view piece) {
+        sunk.append(piece);
+        return true;
+    };
+    std::optional<Result> got;
+    c.request(std::move(up), [&](Result r) { got = std::move(r); });
+    run_loop();
+    cr_assert(got && !got->error, "%s", got && got->error ? got->error->what() : "");
+    cr_assert_eq(got->response.body, "");
+    cr_assert_eq(sunk.size(), sent.size());
+    cr_assert(sunk == sent);
 }
