@@ -2,6 +2,7 @@
 """tools/run as a developer uses it: the seven daemons come up healthy, a killed one is
 restarted, Ctrl-C (SIGINT) stops them all."""
 
+import json
 import os
 import signal
 import subprocess
@@ -32,6 +33,35 @@ t.ok(wait_until(lambda: "Strata is running" in output(), timeout=120),
 t.ok(f"http://127.0.0.1:{port}/" in output(), "and where to point a browser", output())
 r = run(ctl + ["status"])
 t.ok(r.returncode == 0 and r.stdout.count(" up ") == 7, "stratactl status: all seven up", r)
+
+# The gateway publishes API v1 (strata-api(7) ROUTING): sign up, log in, list the root
+# folder with the session token; without it the route answers 401.
+base = f"http://127.0.0.1:{port}"
+
+
+def api(method, path, body=None, token=None):
+    args = ["curl", "-s", "-o", "/dev/stdout", "-w", "\n%{http_code}", "-X", method,
+            "-m", "10"]
+    if body is not None:
+        args += ["-H", "Content-Type: application/json", "--data", json.dumps(body)]
+    if token:
+        args += ["-H", f"Authorization: Bearer {token}"]
+    r = run(args + [base + path])
+    text, _, code = r.stdout.rpartition("\n")
+    return (int(code) if code.isdigit() else 0), text
+
+
+code, body = api("POST", "/v1/users", {"name": "dev", "email": "dev@example.org",
+                                       "password": "correct horse battery"})
+t.ok(code == 201, "sign-up through the local gateway", (code, body))
+root = json.loads(body).get("root", "0") if code == 201 else "0"
+code, body = api("POST", "/v1/sessions", {"login": "dev", "password": "correct horse battery"})
+token = json.loads(body).get("token") if code == 201 else None
+t.ok(token and token.startswith("st1."), "login through the local gateway", (code, body))
+code, body = api("GET", f"/v1/nodes/{root}", token=token)
+t.ok(code == 200, "the session token works on an auth=required route", (code, body))
+code, body = api("GET", f"/v1/nodes/{root}")
+t.ok(code == 401, "and without it the route answers 401", (code, body))
 
 status = run(["curl", "-s", "--unix-socket", os.path.join(state, "run", "metad.sock"),
               "http://localhost/v1/status"]).stdout
