@@ -260,6 +260,12 @@ t.ok(wait_until(lambda: "after-rotate" in by_id(), 5), "the log file is reopened
 t.ok("after-rotate" not in by_id(log_path + ".1") and "proxied" in by_id(log_path + ".1"),
      "the renamed file keeps the older lines only")
 
+# Stopping with a request in flight (its proxy is dropped first, the request cancelled).
+slow.clear()
+th = threading.Thread(target=slow_call, daemon=True)
+th.start()
+time.sleep(0.3)
 rc, _ = gw.stop()
-t.ok(rc == 0, "gatewayd stops cleanly", gw.output()[-2000:])
+t.ok(rc == 0, "gatewayd stops cleanly with a request in flight", gw.output()[-2000:])
+th.join(10)
 t.done()
