@@ -4,11 +4,12 @@
 // verified identity passed upstream, request ids, per-route rate limits, 502/504 in the error
 // shape, address filters, header rules, CORS, compression), and serves the web client's
 // static files and /healthz for everything no route takes; session tokens and JWTs are
-// verified here. TLS, caching, health checks, WebSocket and hot reload of routes come with
-// the rest of the gateway's issue.
+// verified here. Every answer carries X-Request-Id and goes to the access log (front.hh);
+// SIGHUP swaps in new routes, pools, filters and keys without dropping requests in flight.
+// TLS, caching, health checks and WebSocket come with the rest of the gateway's issue.
 #include "daemon/runtime.hh"
+#include "front.hh"
 #include "proxy.hh"
-#include "static_files.hh"
 
 #include <memory>
 
@@ -17,7 +18,10 @@ namespace {
 using namespace strata;
 
 http::Router g_public;
-std::unique_ptr<gatewayd::Proxy> g_proxy;
+std::unique_ptr<gatewayd::Front> g_front;
+std::unique_ptr<gatewayd::ProxyMetrics> g_proxy_metrics;
+metrics::Counter* g_log_dropped = nullptr;
+std::size_t g_connections_per_member = 64; // restart-only: the value the daemon started with
 
 // Each list item must parse: --check-config and a reload refuse what start would refuse.
 template <class Parse>
@@ -35,49 +39,59 @@ std::function<std::string(const config::Value&)> each_item(Parse parse) {
 }
 
 void extend_schema(config::Schema& s) {
+    s.string("log.access", "journal", true,
+             "access log: \"journal\" (the daemon's log), an absolute file path, or \"\" (none)",
+             {}, [](const config::Value& v) -> std::string {
+                 const auto& t = std::get<std::string>(v);
+                 return t.empty() || t == "journal" || t[0] == '/'
+                            ? ""
+                            : "\"journal\", an absolute path or \"\"";
+             });
+    s.integer("log.access_buffer_bytes", 1048576, 4096, 268435456, true,
+              "access log lines waiting for a slow disk at most; beyond, lines are dropped");
     s.string_list("public.listen", {"[::]:80"}, false,
                   "TCP listeners (host:port) when systemd passes no 'public' socket");
     s.string("public.web_root", "/usr/share/strata/web", true,
              "directory of the web client served at / (what no route takes)");
-    s.string_list("proxy.pools", {}, false,
+    s.string_list("proxy.pools", {}, true,
                   "upstream pools: \"NAME [balance=round_robin|least_conn] TARGET [weight=N] "
                   "...\", TARGET unix:/PATH or http://HOST:PORT",
                   each_item(gatewayd::parse_pool));
-    s.string_list("proxy.routes", {}, false,
+    s.string_list("proxy.routes", {}, true,
                   "routes: \"PREFIX pool=NAME [host=H] [methods=A,B] [rewrite=P] "
                   "[timeout_ms=N] [max_body=N] [auth=none|optional|required] [rate=N/s|m|h "
                   "[burst=N] [rate_key=ip|user|api_key|route]] [allow=CIDR,..] [deny=CIDR,..] "
                   "[require_headers=A,..] [forbid_headers=A,..] [headers=SET,..] [cors=NAME] "
                   "[compress=on|off] [scopes=A,..]\"",
                   each_item(gatewayd::parse_route));
-    s.string_list("proxy.header_rules", {}, false,
+    s.string_list("proxy.header_rules", {}, true,
                   "header transforms: \"SET request|response add|set|remove|rename HEADER "
                   "[VALUE|NEW-NAME]\"",
                   each_item(gatewayd::parse_header_rule));
-    s.string_list("proxy.cors", {}, false,
+    s.string_list("proxy.cors", {}, true,
                   "CORS policies: \"NAME origins=O,.. [methods=M,..] [headers=H,..] "
                   "[expose=H,..] [credentials=true|false] [max_age=S]\"",
                   each_item(gatewayd::parse_cors_policy));
-    s.boolean("proxy.compress", true, false,
+    s.boolean("proxy.compress", true, true,
               "compress answers of routes (gzip or brotli) unless a route says compress=off");
-    s.string_list("public.allow", {}, false,
+    s.string_list("public.allow", {}, true,
                   "CIDR blocks whose clients are served (empty: all); /healthz is exempt",
                   each_item(gatewayd::parse_cidr));
-    s.string_list("public.deny", {}, false, "CIDR blocks whose clients are refused (403)",
+    s.string_list("public.deny", {}, true, "CIDR blocks whose clients are refused (403)",
                   each_item(gatewayd::parse_cidr));
     s.integer("proxy.connections_per_member", 64, 1, 4096, false,
               "kept-alive connections the gateway opens to each upstream member at most");
-    s.string("auth.jwks_file", "", false,
+    s.string("auth.jwks_file", "", true,
              "JWK Set of the keys that verify JWTs (HS256, RS256, ES256) accepted besides "
              "session tokens (\"\": no JWTs)");
-    s.string_list("auth.jwt_issuers", {}, false, "accepted iss values (empty: any)");
-    s.string_list("auth.jwt_audiences", {}, false,
+    s.string_list("auth.jwt_issuers", {}, true, "accepted iss values (empty: any)");
+    s.string_list("auth.jwt_audiences", {}, true,
                   "aud must hold one of these (empty: not checked)");
-    s.string_list("auth.jwt_algorithms", {"HS256", "RS256", "ES256"}, false,
+    s.string_list("auth.jwt_algorithms", {"HS256", "RS256", "ES256"}, true,
                   "JWT algorithms accepted");
-    s.integer("auth.jwt_leeway_seconds", 60, 0, 3600, false,
+    s.integer("auth.jwt_leeway_seconds", 60, 0, 3600, true,
               "clock skew allowed on exp, nbf and iat");
-    s.string("auth.session_public_keys_file", "", false,
+    s.string("auth.session_public_keys_file", "", true,
              "session token public keys, one hex key per line (\"\": tokens are passed on "
              "for the upstream to verify)");
 }
@@ -117,40 +131,59 @@ gatewayd::AddressFilter public_filter(const config::Config& cfg) {
     return f;
 }
 
-void start(daemon::Runtime& rt) {
-    const auto& cfg = rt.config();
+// What the config defines for requests: a proxy, the address filter, the web root.
+std::unique_ptr<gatewayd::Front::Generation> generation(daemon::Runtime& rt,
+                                                        const config::Config& cfg) {
     std::optional<auth::SessionVerifier> verifier;
     if (const auto& keys = cfg.string("auth.session_public_keys_file"); !keys.empty())
         verifier = auth::SessionVerifier::from_file(keys);
-    g_proxy = std::make_unique<gatewayd::Proxy>(
+    auto g = std::make_unique<gatewayd::Front::Generation>();
+    g->proxy = std::make_unique<gatewayd::Proxy>(
         rt.loop(), proxy_config(cfg), std::move(verifier),
-        gatewayd::ProxyOptions{.connections_per_member = static_cast<std::size_t>(
-                                   cfg.integer("proxy.connections_per_member")),
-                               .metrics = &rt.metrics(),
+        gatewayd::ProxyOptions{.connections_per_member = g_connections_per_member,
+                               .metrics = g_proxy_metrics.get(),
                                .jwt = jwt_verifier(cfg)});
+    g->filter = public_filter(cfg);
+    g->web_root = cfg.string("public.web_root");
+    return g;
+}
 
-    g_public.get("/healthz", [](http::Request&) {
-        return http::Response::json(200, {{"status", "ok"}});
-    });
-    auto entry = [&rt, filter = public_filter(cfg)](http::Request& r, http::Reply reply) {
-        if (!filter.admits(r.remote_address))
-            throw http::Error(403, "forbidden", "this gateway does not serve your address");
-        if (g_proxy->handle(r, reply)) return;
-        if (r.method != "GET" && r.method != "HEAD")
-            throw http::Error(404, "not_found", "no route for " + r.path);
-        auto it = r.params.find("path");
-        reply(gatewayd::serve_static(rt.config().string("public.web_root"),
-                                     it == r.params.end() ? "" : it->second));
-    };
-    for (const char* m : {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
-        g_public.add_async(m, "/", entry);
-        g_public.add_async(m, "/{path...}", entry);
+// The same target is reopened (logrotate); another one replaces it.
+void apply_access_log(const config::Config& cfg) {
+    const auto& target = cfg.string("log.access");
+    auto* current = g_front->access_log();
+    if (current && current->target() == target) {
+        current->reopen();
+        return;
     }
+    g_front->set_access_log(gatewayd::AccessLog::open(
+        target, static_cast<std::size_t>(cfg.integer("log.access_buffer_bytes")), g_log_dropped));
+}
+
+void start(daemon::Runtime& rt) {
+    const auto& cfg = rt.config();
+    g_connections_per_member =
+        static_cast<std::size_t>(cfg.integer("proxy.connections_per_member"));
+    g_proxy_metrics = std::make_unique<gatewayd::ProxyMetrics>(rt.metrics());
+    g_log_dropped = &rt.metrics().counter(
+        "strata_gateway_access_log_dropped_total",
+        "Access log lines lost: the file's buffer was full or a write failed");
+    g_front = std::make_unique<gatewayd::Front>(rt.loop());
+    g_front->serve(generation(rt, cfg));
+    apply_access_log(cfg);
+    g_front->install(g_public);
     rt.add_listener("public", cfg.string_list("public.listen"), g_public);
 }
 
+// Everything is built before anything is swapped: a reload that throws changes nothing.
+void reload(daemon::Runtime& rt, const config::Config& next) {
+    auto g = generation(rt, next);
+    apply_access_log(next);
+    g_front->serve(std::move(g));
+}
+
 void stop(daemon::Runtime&) {
-    g_proxy.reset(); // its clients live on the loop
+    g_front.reset(); // its proxies' clients live on the loop
 }
 
 } // namespace
@@ -166,6 +199,7 @@ int main(int argc, char** argv) {
                 jwt_verifier(c);
             },
         .start = start,
+        .reload = reload,
         .stop = stop,
         // Bodies are read into memory in pieces of this size; libmicrohttpd zeroes a
         // connection's pool (headers + this) before every request, so it stays small.

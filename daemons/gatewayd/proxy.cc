@@ -3,6 +3,7 @@
 #include "auth/api_key.hh"
 #include "compression.hh"
 #include "http_client/async_client.hh"
+#include "request_id.hh"
 
 #include <algorithm>
 #include <charconv>
@@ -43,13 +44,6 @@ bool idempotent(std::string_view m) {
     return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS";
 }
 
-bool request_id_ok(std::string_view v) {
-    return !v.empty() && v.size() <= 128 && std::all_of(v.begin(), v.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '.' || c == '_' || c == ':' || c == '-';
-    });
-}
-
 // `digits` random lower-case hex digits, never all zeros (W3C trace context forbids them).
 std::string random_hex(std::size_t digits) {
     static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -62,10 +56,6 @@ std::string random_hex(std::size_t digits) {
                 id[i + j] = hex[(v >> (4 * j)) & 15];
         }
     return id;
-}
-
-std::string new_request_id() {
-    return random_hex(32);
 }
 
 bool lower_hex(std::string_view s, std::size_t n) {
@@ -206,6 +196,30 @@ void add_rate_headers(http::Headers& h, const RateLimiter::Verdict& v) {
 
 } // namespace
 
+bool request_id_ok(std::string_view v) {
+    return !v.empty() && v.size() <= 128 && std::all_of(v.begin(), v.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '_' || c == ':' || c == '-';
+    });
+}
+
+std::string new_request_id() {
+    return random_hex(32);
+}
+
+ProxyMetrics::ProxyMetrics(metrics::Registry& registry)
+    : requests(&registry.counter_family(
+          "strata_gateway_requests_total",
+          "Answers of the proxy's routes, by route ([host]prefix), pool and status",
+          {"route", "pool", "code"})),
+      upstream_seconds(&registry.histogram_family(
+          "strata_gateway_upstream_duration_seconds",
+          "Time of each exchange with an upstream member, answered or not", {"pool", "member"})),
+      upstream_errors(&registry.counter_family(
+          "strata_gateway_upstream_errors_total",
+          "Upstream exchanges that got no answer, by member and why", {"pool", "member", "kind"})) {
+}
+
 struct Proxy::Pool {
     struct Member {
         std::string target;
@@ -265,6 +279,7 @@ struct Exchange {
     std::vector<std::size_t> tried;
     bool retry = false;                        // idempotent: may go to a second member
     std::optional<RateLimiter::Verdict> limit; // the route's rate limit, for the answer
+    std::shared_ptr<AccessRecord> note;        // the access log's, when there is one
 };
 
 Proxy::Proxy(uv_loop_t* loop, ProxySpec proxy_spec, std::optional<auth::SessionVerifier> verifier,
@@ -294,16 +309,9 @@ Proxy::Proxy(uv_loop_t* loop, ProxySpec proxy_spec, std::optional<auth::SessionV
         pools_.push_back(std::move(p));
     }
     if (options.metrics) {
-        requests_ = &options.metrics->counter_family(
-            "strata_gateway_requests_total",
-            "Answers of the proxy's routes, by route ([host]prefix), pool and status",
-            {"route", "pool", "code"});
-        upstream_seconds_ = &options.metrics->histogram_family(
-            "strata_gateway_upstream_duration_seconds",
-            "Time of each exchange with an upstream member, answered or not", {"pool", "member"});
-        upstream_errors_ = &options.metrics->counter_family(
-            "strata_gateway_upstream_errors_total",
-            "Upstream exchanges that got no answer, by member and why", {"pool", "member", "kind"});
+        requests_ = options.metrics->requests;
+        upstream_seconds_ = options.metrics->upstream_seconds;
+        upstream_errors_ = options.metrics->upstream_errors;
     }
     for (const auto& r : table_.routes()) {
         route_label_.push_back(r.host + r.prefix);
@@ -323,14 +331,16 @@ Proxy::Proxy(uv_loop_t* loop, ProxySpec proxy_spec, std::optional<auth::SessionV
 
 Proxy::~Proxy() = default;
 
-bool Proxy::handle(http::Request& req, const http::Reply& reply) {
+bool Proxy::handle(http::Request& req, const http::Reply& reply,
+                   std::shared_ptr<AccessRecord> note) {
     const RouteSpec* route = table_.match(req.header("Host").value_or(""), req.path);
     if (!route) return false;
     const auto index = static_cast<std::size_t>(route - table_.routes().data());
+    if (note) note->route = route_label_[index];
     const RouteShape& shape = route_shape_[index];
     if (!requests_ && !shape.any()) {
         try {
-            handle_route(req, reply, index);
+            handle_route(req, reply, index, note);
         } catch (const http::Error& e) {
             reply(e.response());
         }
@@ -366,14 +376,15 @@ bool Proxy::handle(http::Request& req, const http::Reply& reply) {
         reply(std::move(r));
     });
     try {
-        handle_route(req, shaped, index);
+        handle_route(req, shaped, index, note);
     } catch (const http::Error& e) {
         shaped(e.response());
     }
     return true;
 }
 
-void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size_t index) {
+void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size_t index,
+                         const std::shared_ptr<AccessRecord>& note) {
     const RouteSpec* route = &table_.routes()[index];
     const RouteShape& shape = route_shape_[index];
     if (!route->addresses.admits(req.remote_address))
@@ -456,6 +467,7 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
                                   std::string(jwt_ ? " nor a JWT" : ""));
         }
     }
+    if (note) note_caller(*note, bearer, verified, api_key, user, caller);
     if (route->auth == AuthMode::required && !verified && !api_key)
         throw http::Error(401, "unauthenticated", "this route needs a session token or an API key");
     if (!route->scopes.empty()) {
@@ -507,7 +519,10 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
     if (auto host = req.header("Host")) up.headers.add("X-Forwarded-Host", std::string(*host));
     up.headers.add("X-Forwarded-Proto", "http");
     auto rid = req.header("X-Request-Id");
-    x->request_id = rid && request_id_ok(*rid) ? std::string(*rid) : new_request_id();
+    x->request_id = note                         ? note->request_id
+                    : rid && request_id_ok(*rid) ? std::string(*rid)
+                                                 : new_request_id();
+    x->note = note;
     up.headers.add("X-Request-Id", x->request_id);
     up.headers.add("traceparent", next_traceparent(req.header("traceparent")));
     up.headers.add("X-Strata-Caller", caller);
@@ -543,10 +558,10 @@ void Proxy::start_exchange(const std::shared_ptr<Exchange>& x, std::size_t membe
     Pool::Member* m = &x->pool->members[member];
     m->client->request(std::move(up), [this, x, m, started](http_client::Result r) {
         --m->active;
-        if (upstream_seconds_)
-            upstream_seconds_->with({x->pool->name, m->target})
-                .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-                             .count());
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        if (upstream_seconds_) upstream_seconds_->with({x->pool->name, m->target}).observe(seconds);
+        if (x->note) note_upstream(*x->note, x->pool->name, m->target, seconds);
         if (r.error) {
             ErrorKind k = r.error->kind();
             if (upstream_errors_)

@@ -31,6 +31,7 @@
 // compression (compression.hh) to every answer.
 #pragma once
 
+#include "access_record.hh"
 #include "auth/jwt.hh"
 #include "auth/session_token.hh"
 #include "http/router.hh"
@@ -48,6 +49,15 @@
 
 namespace strata::gatewayd {
 
+// The proxy's metric families, registered once per registry: a reload builds a new Proxy
+// that counts into the same families.
+struct ProxyMetrics {
+    explicit ProxyMetrics(metrics::Registry& registry);
+    metrics::Family<metrics::Counter>* requests;
+    metrics::Family<metrics::Histogram>* upstream_seconds;
+    metrics::Family<metrics::Counter>* upstream_errors;
+};
+
 struct ProxyOptions {
     std::size_t connections_per_member = 64; // kept-alive connections to each member
     // Where the proxy's metrics go (none when null):
@@ -55,7 +65,7 @@ struct ProxyOptions {
     //     gateway's own (401, 405, 413, 429, 502, 504) included; route is [HOST]PREFIX
     //   strata_gateway_upstream_duration_seconds{pool,member}   each upstream exchange
     //   strata_gateway_upstream_errors_total{pool,member,kind}  exchanges that got no answer
-    metrics::Registry* metrics = nullptr;
+    const ProxyMetrics* metrics = nullptr;
     // JWTs accepted besides session tokens ([auth] jwks_file); none when empty.
     std::optional<auth::JwtVerifier> jwt;
 };
@@ -71,7 +81,10 @@ public:
     // Proxies the request when a route takes it: the answer arrives through reply (the
     // gateway's own refusals, 401, 405, 413, 429, too). False when no route takes it, so the
     // gateway serves its own pages; the request is then untouched.
-    bool handle(http::Request& request, const http::Reply& reply);
+    // note, when given, gets the route, the caller and the upstream (the access log), and
+    // its request_id is the one used.
+    bool handle(http::Request& request, const http::Reply& reply,
+                std::shared_ptr<AccessRecord> note = nullptr);
 
     struct Pool; // members and their balancer
 
@@ -98,7 +111,8 @@ private:
         }
     };
     std::unordered_map<std::string, CachedSession, TokenHash, std::equal_to<>> sessions_;
-    void handle_route(http::Request& request, const http::Reply& reply, std::size_t index);
+    void handle_route(http::Request& request, const http::Reply& reply, std::size_t index,
+                      const std::shared_ptr<AccessRecord>& note);
 
     // What the route does to every answer: header rules, CORS, compression.
     struct RouteShape {

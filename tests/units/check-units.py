@@ -53,6 +53,7 @@ def spec_keys(name):
     if name in STATE_DIRS:
         keys["daemon"].append("state_dir")
     if name == "gatewayd":
+        keys["log"] = keys["log"] + ["access", "access_buffer_bytes"]
         keys["public"] = ["listen", "web_root", "allow", "deny"]
         keys["proxy"] = ["pools", "routes", "connections_per_member", "header_rules", "cors",
                          "compress"]
