@@ -1,5 +1,7 @@
 #include "block_routes.hh"
 
+#include "caller.hh"
+
 #include <memory>
 
 namespace strata::blockd {
@@ -76,6 +78,7 @@ void add_block_routes(http::Router& router, BlockStore& store, metrics::Registry
     router.add_stream(
         "PUT", "/v1/blocks/{sha256}",
         [&store, counters](http::Request& req) -> std::unique_ptr<http::BodySink> {
+            require_scope(req, "files:write"); // before any byte is read
             const std::string& hash = req.params.at("sha256");
             try {
                 store.block_path(hash); // validates before any byte is read
@@ -87,6 +90,7 @@ void add_block_routes(http::Router& router, BlockStore& store, metrics::Registry
         max_block_size, /*blocking_finish=*/true);
 
     router.post("/v1/blocks/missing", [&store](http::Request& req) {
+        require_scope(req, "files:read");
         auto body = req.json();
         if (!body.is_object() || !body.contains("blocks") || !body["blocks"].is_array())
             throw http::Error(400, "bad_request", "expected {\"blocks\": [\"<sha256>\", ...]}");

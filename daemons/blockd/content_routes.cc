@@ -1,6 +1,7 @@
 #include "content_routes.hh"
 
 #include "block_routes.hh"
+#include "caller.hh"
 #include "content_cache.hh"
 #include "http_range.hh"
 #include "io_pool.hh"
@@ -247,6 +248,7 @@ void add_content_routes(http::Router& router, BlockStore& blocks, BlockStore& ma
     router.add_stream(
         "POST", "/v1/blobs",
         [&blocks, &manifests, &pool](http::Request& req) -> std::unique_ptr<http::BodySink> {
+            require_scope(req, "files:write");
             std::string type;
             if (auto it = req.query.find("type"); it != req.query.end()) {
                 auto t = normalize_media_type(it->second);

@@ -9,6 +9,8 @@
 // TLS, caching, health checks and WebSocket come with the rest of the gateway's issue.
 #include "daemon/runtime.hh"
 #include "front.hh"
+#include "http_client/error.hh"
+#include "http_client/target.hh"
 #include "proxy.hh"
 
 #include <memory>
@@ -91,6 +93,21 @@ void extend_schema(config::Schema& s) {
                   "JWT algorithms accepted");
     s.integer("auth.jwt_leeway_seconds", 60, 0, 3600, true,
               "clock skew allowed on exp, nbf and iat");
+    s.string("auth.api_key_verifier", "unix:/run/strata/metad.sock", true,
+             "metad's socket, where API keys are checked before their identity goes upstream "
+             "(\"\": keys are passed on for the upstream to check)",
+             {}, [](const config::Value& v) -> std::string {
+                 const auto& t = std::get<std::string>(v);
+                 if (t.empty()) return "";
+                 try {
+                     http_client::Target::parse(t);
+                     return "";
+                 } catch (const http_client::Error& e) {
+                     return e.what();
+                 }
+             });
+    s.integer("auth.api_key_cache_seconds", 30, 1, 3600, true,
+              "how long an API key's check is remembered (a revoked key passes that long)");
     s.string("auth.session_public_keys_file", "", true,
              "session token public keys, one hex key per line (\"\": tokens are passed on "
              "for the upstream to verify)");
@@ -140,9 +157,12 @@ std::unique_ptr<gatewayd::Front::Generation> generation(daemon::Runtime& rt,
     auto g = std::make_unique<gatewayd::Front::Generation>();
     g->proxy = std::make_unique<gatewayd::Proxy>(
         rt.loop(), proxy_config(cfg), std::move(verifier),
-        gatewayd::ProxyOptions{.connections_per_member = g_connections_per_member,
-                               .metrics = g_proxy_metrics.get(),
-                               .jwt = jwt_verifier(cfg)});
+        gatewayd::ProxyOptions{
+            .connections_per_member = g_connections_per_member,
+            .metrics = g_proxy_metrics.get(),
+            .jwt = jwt_verifier(cfg),
+            .api_key_verifier = cfg.string("auth.api_key_verifier"),
+            .api_key_cache = std::chrono::seconds(cfg.integer("auth.api_key_cache_seconds"))});
     g->filter = public_filter(cfg);
     g->web_root = cfg.string("public.web_root");
     return g;

@@ -285,6 +285,9 @@ struct Exchange {
 Proxy::Proxy(uv_loop_t* loop, ProxySpec proxy_spec, std::optional<auth::SessionVerifier> verifier,
              ProxyOptions options)
     : loop_(loop), table_({}), verifier_(std::move(verifier)), jwt_(std::move(options.jwt)) {
+    if (!options.api_key_verifier.empty())
+        keys_ =
+            std::make_unique<ApiKeyChecker>(loop, options.api_key_verifier, options.api_key_cache);
     check_proxy_config(proxy_spec);
     cors_ = std::move(proxy_spec.cors); // route_shape_ points into it
     table_ = RouteTable(std::move(proxy_spec.routes));
@@ -420,14 +423,10 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
     auto x = std::make_shared<Exchange>(reply);
     x->retry = idempotent(req.method);
     x->pool = route_pool_[index];
+    x->note = note;
 
     // Identity: whatever the client claims in X-Strata-Caller is dropped (not_forwarded).
-    std::string caller = "anonymous";
-    std::optional<std::uint64_t> user;
-    // api_key: credentials passed on unverified (an API key, or a session token when the
-    // gateway has no session keys); the upstream checks them.
-    bool verified = false, api_key = false, pass_authorization = true;
-    const std::vector<std::string>* scopes = nullptr;
+    Caller c;
     std::vector<std::string> jwt_scopes;
     auto authz = req.header("Authorization");
     std::optional<std::string_view> bearer;
@@ -437,53 +436,95 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
         if (bearer->starts_with("st1.")) {
             if (verifier_) {
                 const CachedSession& s = verified_session(*bearer);
-                caller = s.caller;
-                user = s.user;
-                scopes = &s.scopes;
-                verified = true;
-                pass_authorization = false; // verified here: the upstream gets the identity
+                c.header = s.caller;
+                c.user = s.user;
+                c.scopes = &s.scopes;
+                c.verified = true;
+                c.pass_authorization = false; // verified here: the upstream gets the identity
             } else {
-                api_key = true; // no keys here: passed on for the upstream to verify
+                c.unverified = true; // no keys here: passed on for the upstream to verify
             }
+        } else if (bearer->starts_with("sk_") && keys_) {
+            // Noted as a key (its id, never the secret) before its verdict comes.
+            if (note) note_caller(*note, bearer, false, true, std::nullopt, "");
+            check_api_key(std::string(*bearer), req, index, std::move(x));
+            return;
         } else if (bearer->starts_with("sk_")) {
-            api_key = true; // keys live in metad, which checks them (and their scopes)
+            c.unverified = true; // api_key_verifier = "": metad checks keys (and their scopes)
         } else if (jwt_) {
             auto r = jwt_->verify(*bearer, std::time(nullptr));
             if (!r.ok())
                 throw http::Error(401, "invalid_token",
                                   std::string("the token is not valid (") + r.reason() +
                                       "): " + r.message);
-            caller = "jwt; sub=" + header_safe(r.claims.subject.value_or("")) +
-                     "; iss=" + header_safe(r.claims.issuer.value_or("")) + "; scopes=";
+            c.header = "jwt; sub=" + header_safe(r.claims.subject.value_or("")) +
+                       "; iss=" + header_safe(r.claims.issuer.value_or("")) + "; scopes=";
             for (std::size_t i = 0; i < r.claims.scopes.size(); ++i)
-                caller += (i ? "," : "") + header_safe(r.claims.scopes[i]);
+                c.header += (i ? "," : "") + header_safe(r.claims.scopes[i]);
             jwt_scopes = std::move(r.claims.scopes);
-            scopes = &jwt_scopes;
-            verified = true;
-            pass_authorization = false;
+            c.scopes = &jwt_scopes;
+            c.verified = true;
+            c.pass_authorization = false;
         } else {
             throw http::Error(401, "invalid_token",
                               "the bearer token is neither a session token nor an API key" +
                                   std::string(jwt_ ? " nor a JWT" : ""));
         }
     }
-    if (note) note_caller(*note, bearer, verified, api_key, user, caller);
-    if (route->auth == AuthMode::required && !verified && !api_key)
+    if (note) note_caller(*note, bearer, c.verified, c.unverified, c.user, c.header);
+    if (route->auth == AuthMode::required && !c.verified && !c.unverified)
         throw http::Error(401, "unauthenticated", "this route needs a session token or an API key");
+    send_route(req, index, std::move(x), c);
+}
+
+// The API key's verdict comes later (from metad, or at once when remembered): the request
+// moves into the callback, as the server's is valid only during handle().
+void Proxy::check_api_key(std::string token, http::Request& req, std::size_t index,
+                          std::shared_ptr<Exchange> x) {
+    if (!auth::parse_api_key(token))
+        throw http::Error(401, "invalid_token", "the API key is not valid");
+    auto held = std::make_shared<http::Request>(std::move(req));
+    keys_->check(token, [this, held, index, x = std::move(x)](const KeyVerdict& v) mutable {
+        try {
+            if (v.kind == KeyVerdict::Kind::invalid)
+                throw http::Error(401, "invalid_token", v.message);
+            if (v.kind == KeyVerdict::Kind::unavailable)
+                throw http::Error(503, "auth_unavailable",
+                                  "API keys cannot be checked now: " + v.message);
+            Caller c;
+            c.header = v.caller;
+            c.user = v.user;
+            c.scopes = &v.scopes;
+            c.verified = true;
+            c.pass_authorization = false;
+            send_route(*held, index, x, c);
+        } catch (const http::Error& e) {
+            x->reply(e.response());
+        }
+    });
+}
+
+void Proxy::send_route(http::Request& req, std::size_t index, std::shared_ptr<Exchange> x,
+                       const Caller& c) {
+    const RouteSpec* route = &table_.routes()[index];
+    const RouteShape& shape = route_shape_[index];
+    const http::Reply& reply = x->reply;
+    auto authz = req.header("Authorization");
     if (!route->scopes.empty()) {
-        if (api_key)
+        if (c.unverified)
             throw http::Error(403, "insufficient_scope",
                               "this route checks scopes at the gateway: use a session token" +
-                                  std::string(jwt_ ? " or a JWT" : ""));
+                                  std::string(jwt_ ? " or a JWT" : "") +
+                                  std::string(keys_ ? " or an API key" : ""));
         for (const auto& need : route->scopes)
-            if (verified &&
-                (!scopes || std::find(scopes->begin(), scopes->end(), need) == scopes->end()))
+            if (c.verified && (!c.scopes || std::find(c.scopes->begin(), c.scopes->end(), need) ==
+                                                c.scopes->end()))
                 throw http::Error(403, "insufficient_scope", "this route needs the scope " + need);
     }
 
     if (RateLimiter* limiter = route_limiter_[index].get()) {
-        auto v =
-            limiter->take(rate_key(route->rate->key, req, user, authz), RateLimiter::Clock::now());
+        auto v = limiter->take(rate_key(route->rate->key, req, c.user, authz),
+                               RateLimiter::Clock::now());
         if (!v.allowed) {
             auto r = http::Response::error(429, "rate_limited",
                                            "too many requests on this route: try again later");
@@ -505,7 +546,7 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
     std::string forwarded_for;
     for (const auto& [k, v] : req.headers) {
         if (not_forwarded.count(k) || hop.count(k)) continue;
-        if (!pass_authorization && strcasecmp(k.c_str(), "authorization") == 0) continue;
+        if (!c.pass_authorization && strcasecmp(k.c_str(), "authorization") == 0) continue;
         if (strcasecmp(k.c_str(), "x-forwarded-for") == 0) {
             forwarded_for += (forwarded_for.empty() ? "" : ", ") + v;
             continue;
@@ -519,13 +560,12 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
     if (auto host = req.header("Host")) up.headers.add("X-Forwarded-Host", std::string(*host));
     up.headers.add("X-Forwarded-Proto", "http");
     auto rid = req.header("X-Request-Id");
-    x->request_id = note                         ? note->request_id
+    x->request_id = x->note                      ? x->note->request_id
                     : rid && request_id_ok(*rid) ? std::string(*rid)
                                                  : new_request_id();
-    x->note = note;
     up.headers.add("X-Request-Id", x->request_id);
     up.headers.add("traceparent", next_traceparent(req.header("traceparent")));
-    up.headers.add("X-Strata-Caller", caller);
+    up.headers.add("X-Strata-Caller", c.header);
     up.body = std::move(req.body);
     send(std::move(x));
 }

@@ -14,10 +14,14 @@
 //   passes untouched;
 // - the identity header X-Strata-Caller is always removed from what the client sent. A
 //   session token (Authorization: Bearer st1...) that verifies (signature, expiry) becomes
-//   "X-Strata-Caller: user=ID"; one that does not is answered 401 here. An API key (Bearer
-//   sk_...) is passed on for the upstream to check (keys live in metad). auth=required
-//   answers 401 without either; auth=none passes Authorization on untouched and adds no
-//   identity.
+//   "X-Strata-Caller: user=ID; session=SID; scopes=A,B"; one that does not is answered 401
+//   here. An API key (Bearer sk_...) is checked with metad when [auth] api_key_verifier is
+//   set (api_key_check.hh: remembered api_key_cache_seconds) and becomes
+//   "X-Strata-Caller: user=ID; key=KID; scopes=A,B" (a bad one 401, metad unreachable 503
+//   auth_unavailable); without a verifier it is passed on for the upstream to check. A JWT
+//   becomes "jwt; sub=...; iss=...; scopes=..."; nobody verified, "anonymous". A verified
+//   credential is not passed up (Authorization dropped). auth=required answers 401 without
+//   credentials; auth=none passes Authorization on untouched and adds no identity.
 // Errors, in the error shape: no route 404, method 405 (with Allow), body over the route's
 // max_body 413, every member unreachable 502 (bad_gateway), the route's timeout 504
 // (gateway_timeout), over the route's rate= 429 (rate_limited, with Retry-After; every answer
@@ -32,6 +36,7 @@
 #pragma once
 
 #include "access_record.hh"
+#include "api_key_check.hh"
 #include "auth/jwt.hh"
 #include "auth/session_token.hh"
 #include "http/router.hh"
@@ -68,6 +73,10 @@ struct ProxyOptions {
     const ProxyMetrics* metrics = nullptr;
     // JWTs accepted besides session tokens ([auth] jwks_file); none when empty.
     std::optional<auth::JwtVerifier> jwt;
+    // metad's socket, where API keys are checked ([auth] api_key_verifier); "" passes keys
+    // on unverified. Answers are remembered api_key_cache (api_key_check.hh).
+    std::string api_key_verifier;
+    std::chrono::seconds api_key_cache{30};
 };
 
 class Proxy {
@@ -113,6 +122,20 @@ private:
     std::unordered_map<std::string, CachedSession, TokenHash, std::equal_to<>> sessions_;
     void handle_route(http::Request& request, const http::Reply& reply, std::size_t index,
                       const std::shared_ptr<AccessRecord>& note);
+    // Who the request is from, as identity found it.
+    struct Caller {
+        std::string header = "anonymous"; // X-Strata-Caller upstream
+        std::optional<std::uint64_t> user;
+        bool verified = false;   // here: the route's scopes= are checked against `scopes`
+        bool unverified = false; // credentials passed on for the upstream to check
+        bool pass_authorization = true;
+        const std::vector<std::string>* scopes = nullptr;
+    };
+    // handle_route's rest once the caller is known: scopes, rate limit, the upstream request.
+    void send_route(http::Request& request, std::size_t index, std::shared_ptr<struct Exchange> x,
+                    const Caller& caller);
+    void check_api_key(std::string token, http::Request& request, std::size_t index,
+                       std::shared_ptr<struct Exchange> x);
 
     // What the route does to every answer: header rules, CORS, compression.
     struct RouteShape {
@@ -135,6 +158,8 @@ private:
     metrics::Family<metrics::Counter>* upstream_errors_ = nullptr;
     std::optional<auth::SessionVerifier> verifier_;
     std::optional<auth::JwtVerifier> jwt_;
+    // Last: destroyed first, its lookups in flight answered 503 while the rest still stands.
+    std::unique_ptr<ApiKeyChecker> keys_;
 };
 
 } // namespace strata::gatewayd

@@ -19,8 +19,9 @@
 // allow=CIDR,... and deny=CIDR,... (address_list.hh: 403 forbidden for other clients),
 // require_headers=A,B and forbid_headers=A,B (400 when one is missing or present),
 // headers=SET,... (header_rules.hh), cors=NAME (cors.hh), compress=on|off (compression.hh;
-// default proxy.compress), scopes=A,B (the session token or JWT must carry each: 403
-// insufficient_scope; API keys are refused there, metad alone knows their scopes).
+// default proxy.compress), scopes=A,B (the session token, JWT or API key must carry each:
+// 403 insufficient_scope; with [auth] api_key_verifier = "" API keys are refused there,
+// metad alone knowing their scopes).
 // The request goes to the route with the longest matching prefix among those whose host
 // matches, a route with a host beating one without at the same length.
 #pragma once

@@ -223,8 +223,11 @@ struct Context {
     // The calling user's id; 401 when the request carries no valid identity, 403 when its
     // token or key lacks `scope`. Through the gateway (a unix-socket peer), X-Strata-Caller
     // is "user=ID; session=SID; scopes=A,B" for a session token it verified (signature and
-    // expiry: revocation and scopes are checked here), or "anonymous" when it verified
-    // nobody (an API key, or nothing, then follows in Authorization).
+    // expiry: revocation and scopes are checked here), "user=ID; key=KID; scopes=A,B" for
+    // an API key it verified with POST /v1/meta/keys/verify (and remembers for
+    // api_key_cache_seconds: the key's record is read again here, one LMDB lookup, so a
+    // revoked key stops at once on metad's routes), or "anonymous" when it verified nobody
+    // (an API key passed on unverified, or nothing, then follows in Authorization).
     std::uint64_t caller(const http::Request& req, const char* scope = nullptr,
                          std::uint64_t* session = nullptr) const {
         if (auto h = req.header("X-Strata-Caller"); h && req.peer && *h != "anonymous") {
@@ -234,6 +237,13 @@ struct Context {
             auto u = store.user(*id.user);
             if (!u || u->disabled)
                 throw http::Error(401, "unauthenticated", "X-Strata-Caller names no active user");
+            if (id.malformed)
+                throw http::Error(401, "unauthenticated", "X-Strata-Caller is malformed");
+            if (id.key) {
+                auto k = store.api_key(*id.key);
+                if (!k || k->revoked || k->user != *id.user)
+                    throw http::Error(401, "invalid_token", "the API key is not valid");
+            }
             if (id.session) {
                 auto s = store.session(*id.session);
                 if (!s || s->revoked || s->user != *id.user)
@@ -274,7 +284,8 @@ struct Context {
 
     // X-Strata-Caller's fields; what is malformed is left unset.
     struct CallerHeader {
-        std::optional<std::uint64_t> user, session;
+        std::optional<std::uint64_t> user, session, key;
+        bool malformed = false; // a session= or key= that is not a number
         // Absent: a local caller on the socket that named a user without scopes (stratactl,
         // tests) is trusted as the socket's mode trusts it; the gateway always sends them.
         std::optional<std::vector<std::string>> scopes;
@@ -294,7 +305,14 @@ struct Context {
             while (!f.empty() && f.front() == ' ')
                 f.remove_prefix(1);
             if (f.starts_with("user=")) out.user = number(f.substr(5));
-            if (f.starts_with("session=")) out.session = number(f.substr(8));
+            if (f.starts_with("session=")) {
+                out.session = number(f.substr(8));
+                out.malformed |= !out.session;
+            }
+            if (f.starts_with("key=")) {
+                out.key = number(f.substr(4));
+                out.malformed |= !out.key;
+            }
             if (f.starts_with("scopes=")) {
                 std::string_view l = f.substr(7);
                 out.scopes.emplace();
@@ -340,4 +358,5 @@ inline void require_operator(const http::Request& req) {
 namespace strata::metad {
 void add_share_routes(http::Router& router, const std::shared_ptr<route_util::Context>& ctx);
 void add_social_routes(http::Router& router, const std::shared_ptr<route_util::Context>& ctx);
+void add_key_verify_routes(http::Router& router, const std::shared_ptr<route_util::Context>& ctx);
 } // namespace strata::metad

@@ -118,6 +118,7 @@ void add_routes(http::Router& router, MetaStore& store, AuthOptions auth, FileOp
     add_tree_routes(router, ctx, std::move(files));
     add_share_routes(router, ctx);
     add_social_routes(router, ctx);
+    add_key_verify_routes(router, ctx);
 
     router.post("/v1/ids", [ctx](http::Request& req) {
         std::size_t count = 1;

@@ -4,7 +4,8 @@
 //
 // Who is calling: the gateway passes the identity it verified in "X-Strata-Caller: user=ID;
 // session=SID; scopes=A,B" (metad still checks the session is not revoked and the scopes),
-// or "anonymous" when it verified none; honoured only on the unix socket (whose access is
+// "user=ID; key=KID; scopes=A,B" for an API key (metad checks the key is not revoked), or
+// "anonymous" when it verified none; honoured only on the unix socket (whose access is
 // limited by its mode), where "user=ID" alone is a trusted local caller; a client may also
 // present "Authorization: Bearer <session token>", which metad verifies itself (signature,
 // expiry, and its own revocation list), or "Authorization: Bearer sk_..." (an API key).
@@ -23,6 +24,8 @@
 //   DELETE /v1/keys/{id}            revokes one -> 204
 //   POST  /v1/ids                   {"count": 1..1000} -> {"ids": [...]}
 //   GET   /v1/meta/stats            users, sessions, nodes, map size
+//   POST  /v1/meta/keys/verify      the gateway's check of an API key (Authorization) ->
+//                                   {"user", "key", "scopes"} or 401; local callers only
 #pragma once
 
 #include "auth/password.hh"

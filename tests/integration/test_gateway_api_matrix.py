@@ -122,8 +122,11 @@ def gateway_conf(name, routes, keys=True):
     extra = (f"[http]\nmax_body_bytes = {MAX_BODY}\n"
              f'[public]\nlisten = ["127.0.0.1:{port}"]\nweb_root = "{d}/web"\n'
              f"[proxy]\npools = {json.dumps(pools)}\nroutes = {json.dumps(routes)}\n")
+    # API keys are checked with metad (the default api_key_verifier, here in this test's
+    # runtime directory).
+    extra += f'[auth]\napi_key_verifier = "unix:{rundir}/metad.sock"\n'
     if keys:
-        extra += f'[auth]\nsession_public_keys_file = "{d}/session.pub"\n'
+        extra += f'session_public_keys_file = "{d}/session.pub"\n'
     grun = os.path.join(d, name)
     return write_config(os.path.join(d, name + ".conf"), "gatewayd", grun, d, extra), grun, port
 
@@ -401,7 +404,7 @@ ROWS = [
         check=lambda col, j, x: (j.get("removed") == 0) == (col == CB)),
     Row("PUT /v1/nodes/{id}/processing (transcoded's)", "PUT",
         f"/v1/nodes/{report['id']}/processing",
-        {ANON: 401, FORGED: 401, EXPIRED: 401, REVOKED: 403, CA: 403, CB: 403, KEY: 403,
+        {ANON: 401, FORGED: 401, EXPIRED: 401, REVOKED: 401, CA: 403, CB: 403, KEY: 403,
          RO: 403}, body={"state": "ready"}, operator=200),
     # uploads
     Row("POST /v1/upload (one-shot)", "POST",
@@ -516,16 +519,8 @@ for row in ROWS:
         counts["cells"] += 1
         try:
             good, want, detail = run_cell(row, col)
-            if "/v1/blocks/" in row.name and "stats" not in row.name and (col == REVOKED or
-                                               (col == RO and row.name.startswith("PUT"))):
-                # blockd cannot check API keys (they live in metad) and the gateway passes
-                # them on unverified: a known bug (strata-api(7) BUGS).
-                t.todo(good, f"{row.name} as {col}: {fmt(want)}",
-                       "API keys are not verified on blockd's routes",
-                       f"got {detail[0]} {detail[1]}: {detail[2]!r}")
-            else:
-                t.ok(good, f"{row.name} as {col}: {fmt(want)}",
-                     f"got {detail[0]} {detail[1]}: {detail[2]!r}")
+            t.ok(good, f"{row.name} as {col}: {fmt(want)}",
+                 f"got {detail[0]} {detail[1]}: {detail[2]!r}")
         except Exception:
             t.ok(False, f"{row.name} as {col}", traceback.format_exc())
 

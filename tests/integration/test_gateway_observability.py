@@ -74,7 +74,9 @@ def config(routes, pools=None):
     extra = (f'[log]\naccess = "{log_path}"\n'
              f'[public]\nlisten = ["127.0.0.1:{port}"]\nweb_root = "{web}"\n'
              'deny = ["127.0.0.3"]\n'
-             f'[proxy]\npools = {json.dumps(pools)}\nroutes = {json.dumps(routes)}\n')
+             f'[proxy]\npools = {json.dumps(pools)}\nroutes = {json.dumps(routes)}\n'
+             # the key is passed on unchecked: the log must name it without its secret
+             '[auth]\napi_key_verifier = ""\n')
     write_config(conf_path, "gatewayd", rundir, d, extra)
 
 

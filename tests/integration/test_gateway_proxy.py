@@ -128,7 +128,9 @@ extra = (f'[public]\nlisten = ["127.0.0.1:{port}"]\nweb_root = "{d}"\ndeny = ["1
          f'[proxy]\npools = {json.dumps(pools)}\nroutes = {json.dumps(routes)}\n'
          f'header_rules = {json.dumps(header_rules)}\ncors = {json.dumps(cors)}\n'
          f'[auth]\nsession_public_keys_file = "{d}/session.pub"\njwks_file = "{d}/jwks.json"\n'
-         'jwt_issuers = ["https://idp.test"]\njwt_audiences = ["strata"]\n')
+         'jwt_issuers = ["https://idp.test"]\njwt_audiences = ["strata"]\n'
+         # keys passed on unchecked here; checked at the gateway in test_gateway_api_keys.py
+         'api_key_verifier = ""\n')
 conf = write_config(os.path.join(d, "gatewayd.conf"), "gatewayd", rundir, d, extra)
 gw = Daemon("gatewayd", conf, rundir)
 t.ok(gw.wait_ready(), "gatewayd starts", gw.output())
