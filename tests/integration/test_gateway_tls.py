@@ -38,6 +38,40 @@ def make_cert(name, cn, days=2):
     return cert, key
 
 
+def openssl(*args):
+    r = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def make_chain(cn):
+    """An RSA leaf signed by an intermediate signed by a root: (root cert, leaf cert alone,
+    leaf + intermediate file, leaf key). A client trusting only the root verifies the leaf
+    only if the server sends the intermediate too."""
+    p = lambda n: os.path.join(d, n)
+    ca_ext, leaf_ext = p("ca.ext"), p("leaf.ext")
+    with open(ca_ext, "w") as f:
+        f.write("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
+    with open(leaf_ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+                "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("root.key"),
+            "-out", p("root.crt"), "-days", "2", "-subj", "/CN=Test Root",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for name, subject, issuer, ext in [("inter", "/CN=Test Intermediate", "root", ca_ext),
+                                       ("leaf", "/CN=" + cn, "inter", leaf_ext)]:
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", p(name + ".key"),
+                "-out", p(name + ".csr"), "-subj", subject)
+        openssl("x509", "-req", "-in", p(name + ".csr"), "-CA", p(issuer + ".crt"),
+                "-CAkey", p(issuer + ".key"), "-CAcreateserial", "-days", "2",
+                "-extfile", ext, "-out", p(name + ".crt"))
+    with open(p("chain.pem"), "w") as out:
+        for name in ("leaf", "inter"):
+            with open(p(name + ".crt")) as f:
+                out.write(f.read())
+    return p("root.crt"), p("leaf.crt"), p("chain.pem"), p("leaf.key")
+
+
 def der_of(pem_path):
     with open(pem_path) as f:
         return ssl.PEM_cert_to_DER_cert(f.read())
@@ -67,7 +101,8 @@ up = TCPServer(("127.0.0.1", 0), Echo)
 threading.Thread(target=up.serve_forever, daemon=True).start()
 
 first_cert, first_key = make_cert("first", "first.test")
-second_cert, second_key = make_cert("second", "second.test")
+# The renewed certificate is a chain under a root the clients trust.
+root_cert, second_cert, second_chain, second_key = make_chain("second.test")
 other_cert, other_key = make_cert("other", "other.test")
 # What the daemon reads: copies, replaced in place like a renewal tool does.
 cert_path, key_path = os.path.join(d, "served.crt"), os.path.join(d, "served.key")
@@ -136,7 +171,7 @@ t.ok(gw.wait_ready(), "gatewayd starts with a TLS listener", gw.output())
 def tls_context():
     ctx = ssl.create_default_context()
     ctx.check_hostname = False  # the certificates change names; trust is what is checked
-    for c in (first_cert, second_cert):
+    for c in (first_cert, root_cert):
         ctx.load_verify_locations(c)
     return ctx
 
@@ -261,14 +296,15 @@ def reloads(result):
     return 0.0
 
 
-shutil.copy(second_cert, cert_path + ".new")
+shutil.copy(second_chain, cert_path + ".new")
 shutil.copy(second_key, key_path + ".new")
 os.replace(key_path + ".new", key_path)
 os.replace(cert_path + ".new", cert_path)
 gw.signal(signal.SIGHUP)
 t.ok(wait_until(lambda: reloads("ok") >= 1), "SIGHUP reloads", gw.output()[-2000:])
 status, _, der = https("/healthz")
-t.ok(status == 200 and der == der_of(second_cert), "a new connection gets the renewed certificate")
+t.ok(status == 200 and der == der_of(second_cert),
+     "a new connection gets the renewed certificate, verified through its intermediate")
 t.ok('TLS certificate "CN=second.test"' in gw.output(), "the log names the new certificate")
 try:
     status, body, der = https("/echo/kept-again", kept)
@@ -289,7 +325,7 @@ t.ok("reload rejected" in gw.output() and "does not match" in gw.output(),
 status, _, der = https("/healthz")
 t.ok(status == 200 and der == der_of(second_cert), "the previous certificate is still served")
 shutil.copy(second_key, key_path)
-with open(second_cert) as f:
+with open(second_chain) as f:
     pem = f.read()
 with open(cert_path, "w") as f:
     f.write(pem[:len(pem) // 2])
@@ -307,5 +343,26 @@ t.ok(r.returncode == 0 and der == der_of(first_cert),
 
 rc, _ = gw.stop()
 t.ok(rc == 0, "gatewayd stops cleanly", gw.output()[-2000:])
+
+# tls.min_version = "1.3" refuses TLS 1.2, whatever tls.priorities says.
+tls_port = free_port()
+port = free_port()
+conf13 = config("tls13.conf", f'listen = ["127.0.0.1:{tls_port}"]\n'
+                f'certificate_file = "{first_cert}"\nkey_file = "{first_key}"\n'
+                'min_version = "1.3"\npriorities = "NORMAL:+VERS-TLS1.2:+VERS-TLS1.1"\n')
+gw = Daemon("gatewayd", conf13, rundir)
+t.ok(gw.wait_ready(), "gatewayd starts with min_version 1.3", gw.output())
+ctx = tls_context()
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+got = handshake(ctx)
+t.ok(isinstance(got, (ssl.SSLError, ConnectionResetError)), "min_version 1.3: TLS 1.2 is refused",
+     repr(got))
+got = handshake(tls_context())
+t.ok(isinstance(got, tuple) and got[0] == "TLSv1.3", "min_version 1.3: TLS 1.3 is served", got)
+status, body, _ = https()
+t.ok(status == 200 and json.loads(body)["headers"].get("x-forwarded-proto") == "https",
+     "min_version 1.3: proxied over HTTPS", body)
+rc, _ = gw.stop()
+t.ok(rc == 0, "that gatewayd stops cleanly too", gw.output()[-2000:])
 up.shutdown()
 t.done()
