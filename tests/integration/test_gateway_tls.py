@@ -364,5 +364,26 @@ t.ok(status == 200 and json.loads(body)["headers"].get("x-forwarded-proto") == "
      "min_version 1.3: proxied over HTTPS", body)
 rc, _ = gw.stop()
 t.ok(rc == 0, "that gatewayd stops cleanly too", gw.output()[-2000:])
+
+# Socket activation: HTTPS on the socket systemd passes as "public-tls" (tls.listen unused).
+activate = shutil.which("systemd-socket-activate")
+if activate:
+    port, tls_port = free_port(), free_port()
+    conf_sa = config("activated.conf", f'certificate_file = "{first_cert}"\n'
+                     f'key_file = "{first_key}"\n')
+    gsock = os.path.join(d, "activated.sock")
+    gw = Daemon("gatewayd", conf_sa, rundir,
+                wrapper=[activate, "-l", gsock, "-l", f"127.0.0.1:{port}",
+                         "-l", f"127.0.0.1:{tls_port}", "--fdname=control:public:public-tls"])
+    gw.sock = gsock
+    t.ok(gw.wait_ready(), "gatewayd takes control, public and public-tls sockets", gw.output())
+    status, body, der = https()
+    t.ok(status == 200 and der == der_of(first_cert) and
+         json.loads(body)["headers"].get("x-forwarded-proto") == "https",
+         "the activated public-tls socket serves HTTPS", body)
+    t.ok("using 1 public-tls socket(s) from systemd, TLS" in gw.output(),
+         "the log says the TLS socket came from systemd", gw.output())
+    rc, _ = gw.stop()
+    t.ok(rc == 0, "the activated gatewayd stops cleanly", gw.output()[-2000:])
 up.shutdown()
 t.done()
