@@ -39,12 +39,13 @@ private:
 void set_tls_certificate(std::shared_ptr<const TlsCertificate> certificate);
 std::shared_ptr<const TlsCertificate> tls_certificate();
 
-// The GnuTLS priority string a TLS listener uses: `priorities` ("" = the default below)
+// The GnuTLS priority string a TLS listener uses: `priorities` ("" = the default below:
+// TLS 1.3 and 1.2, AEAD ciphers, forward-secret key exchange only, no SHA-1 signatures)
 // with every protocol version under `min_version` ("1.2" or "1.3") removed, so no setting
 // of `priorities` brings back TLS 1.0/1.1.
 inline constexpr const char* kDefaultTlsPriorities =
     "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"
-    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE";
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-RSA:%SERVER_PRECEDENCE";
 std::string tls_priorities(const std::string& priorities, const std::string& min_version);
 
 // Checks that GnuTLS accepts a priority string; returns "" or the reason (with where the

@@ -306,6 +306,15 @@ status, _, der = https("/healthz")
 t.ok(status == 200 and der == der_of(second_cert),
      "a new connection gets the renewed certificate, verified through its intermediate")
 t.ok('TLS certificate "CN=second.test"' in gw.output(), "the log names the new certificate")
+ctx = tls_context()
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+ctx.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256")
+got = handshake(ctx)
+t.ok(isinstance(got, tuple) and got[0] == "TLSv1.2", "TLS 1.2 with ECDHE and the RSA key", got)
+ctx.set_ciphers("AES128-GCM-SHA256:AES256-GCM-SHA384")  # RSA key exchange: no forward secrecy
+got = handshake(ctx)
+t.ok(isinstance(got, (ssl.SSLError, ConnectionResetError)), "static RSA key exchange is refused",
+     repr(got))
 try:
     status, body, der = https("/echo/kept-again", kept)
     ok = status == 200 and json.loads(body)["path"] == "/echo/kept-again"
