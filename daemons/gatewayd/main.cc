@@ -199,6 +199,7 @@ void start(daemon::Runtime& rt) {
     rt.add_listener("public", cfg.string_list("public.listen"), g_public);
     if (auto cert = gatewayd::tls_certificate(cfg)) {
         gatewayd::use_tls_certificate(std::move(cert));
+        gatewayd::install_tls_metrics(rt.metrics());
         rt.add_listener("public-tls", cfg.string_list("tls.listen"), g_public,
                         daemon::Runtime::Engine::general, gatewayd::tls_priorities(cfg));
     }

@@ -58,4 +58,14 @@ void use_tls_certificate(std::shared_ptr<const http::TlsCertificate> cert) {
     http::set_tls_certificate(std::move(cert));
 }
 
+void install_tls_metrics(metrics::Registry& registry) {
+    registry.gauge_callback("strata_gateway_tls_certificate_expiry_timestamp_seconds",
+                            "When the TLS certificate in use expires, seconds since the epoch "
+                            "(0: none)",
+                            [] {
+                                auto c = http::tls_certificate();
+                                return c ? static_cast<double>(c->not_after_seconds()) : 0.0;
+                            });
+}
+
 } // namespace strata::gatewayd

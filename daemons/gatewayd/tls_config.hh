@@ -6,6 +6,7 @@
 
 #include "config/config.hh"
 #include "http/tls.hh"
+#include "metrics/metrics.hh"
 
 #include <memory>
 #include <string>
@@ -23,5 +24,8 @@ std::string tls_priorities(const config::Config& cfg);
 
 // Presents `cert` from the next handshake on, and says so in the log.
 void use_tls_certificate(std::shared_ptr<const http::TlsCertificate> cert);
+
+// strata_gateway_tls_certificate_expiry_timestamp_seconds, of the certificate in use.
+void install_tls_metrics(metrics::Registry& registry);
 
 } // namespace strata::gatewayd

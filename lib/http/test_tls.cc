@@ -104,6 +104,8 @@ Test(tls, loads_a_matching_pair) {
     cr_assert_eq(c->subject(), "CN=a.test");
     cr_assert_eq(c->chain_length(), 1u);
     cr_assert_eq(c->not_after().size(), 20u); // 2026-01-31T12:00:00Z
+    std::int64_t in = c->not_after_seconds() - std::time(nullptr);
+    cr_assert(in > 86400 - 60 && in <= 86400, "expires in %lld s", static_cast<long long>(in));
     cr_assert_eq(c->key_pem(), key.pem());
 }
 

@@ -1,5 +1,6 @@
 #include "http/tls.hh"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -10,6 +11,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace strata::http {
@@ -18,28 +20,34 @@ namespace {
 
 constexpr std::size_t kMaxPemBytes = 1 << 20; // a chain is a few KiB
 
+// Reads a whole PEM file. The buffer is sized from fstat so the text is not reallocated
+// (a private key leaves no copies in freed memory), and the read buffer is wiped.
 std::string read_pem(const std::string& path, const char* what) {
     if (path.empty()) throw std::runtime_error(std::string(what) + " is not set");
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw std::runtime_error(path + ": cannot open " + what + ": " + strerror(errno));
+    struct stat st {};
+    std::size_t expected =
+        ::fstat(fd, &st) == 0 && st.st_size > 0 ? static_cast<std::size_t>(st.st_size) : 0;
     std::string text;
+    text.reserve(std::min(expected, kMaxPemBytes) + 1);
     char buf[8192];
+    int error = 0;
     for (;;) {
         ssize_t n = ::read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int e = errno;
-            ::close(fd);
-            throw std::runtime_error(path + ": cannot read " + what + ": " + strerror(e));
-        }
-        if (n == 0) break;
+        if (n < 0) error = errno;
+        if (n <= 0) break;
         text.append(buf, static_cast<std::size_t>(n));
-        if (text.size() > kMaxPemBytes) {
-            ::close(fd);
-            throw std::runtime_error(path + ": " + what + " larger than 1 MiB");
-        }
+        if (text.size() > kMaxPemBytes) break;
     }
+    explicit_bzero(buf, sizeof buf);
     ::close(fd);
+    if (error) throw std::runtime_error(path + ": cannot read " + what + ": " + strerror(error));
+    if (text.size() > kMaxPemBytes) {
+        explicit_bzero(text.data(), text.size());
+        throw std::runtime_error(path + ": " + what + " larger than 1 MiB");
+    }
     if (text.empty()) throw std::runtime_error(path + ": " + what + " is empty");
     return text;
 }
@@ -125,7 +133,8 @@ std::shared_ptr<const TlsCertificate> TlsCertificate::load(const std::string& ce
         c->subject_.assign(reinterpret_cast<char*>(dn.data), dn.size);
         gnutls_free(dn.data);
     }
-    c->not_after_ = iso8601(gnutls_x509_crt_get_expiration_time(crts[0]));
+    c->not_after_seconds_ = gnutls_x509_crt_get_expiration_time(crts[0]);
+    c->not_after_ = iso8601(static_cast<time_t>(c->not_after_seconds_));
     c->chain_length_ = n;
     for (unsigned i = 0; i < n; ++i)
         gnutls_x509_crt_deinit(crts[i]);

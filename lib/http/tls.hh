@@ -5,6 +5,7 @@
 // get without restarting a listener or touching established connections.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -20,8 +21,9 @@ public:
     TlsCertificate(const TlsCertificate&) = delete;
     TlsCertificate& operator=(const TlsCertificate&) = delete;
 
-    const std::string& subject() const { return subject_; }     // of the leaf certificate
-    const std::string& not_after() const { return not_after_; } // "2027-01-31T12:00:00Z"
+    const std::string& subject() const { return subject_; }               // of the leaf certificate
+    const std::string& not_after() const { return not_after_; }           // "2027-01-31T12:00:00Z"
+    std::int64_t not_after_seconds() const { return not_after_seconds_; } // since the epoch
     unsigned chain_length() const { return chain_length_; }
 
     // PEM text as read (the key is wiped from memory when the object goes).
@@ -32,6 +34,7 @@ private:
     TlsCertificate() = default;
     std::string cert_pem_, key_pem_, subject_, not_after_;
     unsigned chain_length_ = 0;
+    std::int64_t not_after_seconds_ = 0;
 };
 
 // The certificate every TLS listener of the process presents from the next handshake on.

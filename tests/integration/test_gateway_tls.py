@@ -288,12 +288,25 @@ status, _, der = https("/echo/kept", kept)
 t.ok(status == 200 and der == der_of(first_cert), "a kept-alive connection on the first cert")
 
 
-def reloads(result):
+def metric(prefix):
     out = run(["curl", "-s", "--unix-socket", gw.sock, "http://x/metrics"]).stdout
     for line in out.splitlines():
-        if line.startswith(f'strata_config_reloads_total{{result="{result}"}}'):
+        if line.startswith(prefix + " "):
             return float(line.split()[-1])
     return 0.0
+
+
+def reloads(result):
+    return metric(f'strata_config_reloads_total{{result="{result}"}}')
+
+
+def expiry_of(pem_path):
+    return ssl.cert_time_to_seconds(ssl._ssl._test_decode_cert(pem_path)["notAfter"])
+
+
+EXPIRY = "strata_gateway_tls_certificate_expiry_timestamp_seconds"
+t.ok(metric(EXPIRY) == expiry_of(first_cert), "the expiry metric is the first certificate's",
+     (metric(EXPIRY), expiry_of(first_cert)))
 
 
 shutil.copy(second_chain, cert_path + ".new")
@@ -306,6 +319,7 @@ status, _, der = https("/healthz")
 t.ok(status == 200 and der == der_of(second_cert),
      "a new connection gets the renewed certificate, verified through its intermediate")
 t.ok('TLS certificate "CN=second.test"' in gw.output(), "the log names the new certificate")
+t.ok(metric(EXPIRY) == expiry_of(second_cert), "the expiry metric follows the reload")
 ctx = tls_context()
 ctx.maximum_version = ssl.TLSVersion.TLSv1_2
 ctx.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256")
