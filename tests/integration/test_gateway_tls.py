@@ -210,6 +210,13 @@ t.ok(plain["headers"].get("x-forwarded-proto") == "http",
      "X-Forwarded-Proto stays http on the plain listener", plain)
 status, body, _ = https("/healthz")
 t.ok(status == 200 and json.loads(body) == {"status": "ok"}, "/healthz over HTTPS", body)
+# A static file from web_root (sent from its fd: over TLS libmicrohttpd cannot sendfile).
+big = os.urandom(3 << 20)
+with open(os.path.join(d, "big.bin"), "wb") as f:
+    f.write(big)
+status, body, _ = https("/big.bin")
+t.ok(status == 200 and body == big, "a 3 MiB static file over HTTPS, byte for byte",
+     (status, len(body)))
 
 
 def handshake(ctx):
