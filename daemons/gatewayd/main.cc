@@ -6,12 +6,15 @@
 // static files and /healthz for everything no route takes; session tokens and JWTs are
 // verified here. Every answer carries X-Request-Id and goes to the access log (front.hh);
 // SIGHUP swaps in new routes, pools, filters and keys without dropping requests in flight.
-// TLS, caching, health checks and WebSocket come with the rest of the gateway's issue.
+// [tls] listen serves the same routes over HTTPS (tls_config.hh); SIGHUP re-reads the
+// certificate and key, and new handshakes present the renewed certificate.
+// Caching, health checks and WebSocket come with the rest of the gateway's issue.
 #include "daemon/runtime.hh"
 #include "front.hh"
 #include "http_client/error.hh"
 #include "http_client/target.hh"
 #include "proxy.hh"
+#include "tls_config.hh"
 
 #include <memory>
 
@@ -53,6 +56,7 @@ void extend_schema(config::Schema& s) {
               "access log lines waiting for a slow disk at most; beyond, lines are dropped");
     s.string_list("public.listen", {"[::]:80"}, false,
                   "TCP listeners (host:port) when systemd passes no 'public' socket");
+    gatewayd::tls_schema(s);
     s.string("public.web_root", "/usr/share/strata/web", true,
              "directory of the web client served at / (what no route takes)");
     s.string_list("proxy.pools", {}, true,
@@ -204,13 +208,21 @@ void start(daemon::Runtime& rt) {
     apply_access_log(cfg);
     g_front->install(g_public);
     rt.add_listener("public", cfg.string_list("public.listen"), g_public);
+    if (auto cert = gatewayd::tls_certificate(cfg)) {
+        gatewayd::use_tls_certificate(std::move(cert));
+        gatewayd::install_tls_metrics(rt.metrics());
+        rt.add_listener("public-tls", cfg.string_list("tls.listen"), g_public,
+                        daemon::Runtime::Engine::general, gatewayd::tls_priorities(cfg));
+    }
 }
 
 // Everything is built before anything is swapped: a reload that throws changes nothing.
 void reload(daemon::Runtime& rt, const config::Config& next) {
+    auto cert = gatewayd::tls_certificate(next); // unreadable or mismatched: rejected here
     auto g = generation(rt, next);
     apply_access_log(next);
     g_front->serve(std::move(g));
+    if (cert) gatewayd::use_tls_certificate(std::move(cert));
 }
 
 void stop(daemon::Runtime&) {
@@ -229,6 +241,7 @@ int main(int argc, char** argv) {
                 proxy_config(c);
                 jwt_verifier(c);
                 denied_credentials(c);
+                gatewayd::tls_certificate(c); // --check-config: the files load and match
             },
         .start = start,
         .reload = reload,

@@ -562,7 +562,7 @@ void Proxy::send_route(http::Request& req, std::size_t index, std::shared_ptr<Ex
         forwarded_for += (forwarded_for.empty() ? "" : ", ") + req.remote_address;
     if (!forwarded_for.empty()) up.headers.add("X-Forwarded-For", forwarded_for);
     if (auto host = req.header("Host")) up.headers.add("X-Forwarded-Host", std::string(*host));
-    up.headers.add("X-Forwarded-Proto", "http");
+    up.headers.add("X-Forwarded-Proto", req.tls ? "https" : "http");
     auto rid = req.header("X-Request-Id");
     x->request_id = x->note                      ? x->note->request_id
                     : rid && request_id_ok(*rid) ? std::string(*rid)

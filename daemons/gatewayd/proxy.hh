@@ -6,7 +6,7 @@
 // - hop-by-hop headers (Connection and what it names, Keep-Alive, TE, Trailer,
 //   Transfer-Encoding, Upgrade, Proxy-*) and Host, Content-Length and Expect are not passed;
 //   X-Forwarded-For gets the client's address appended, X-Forwarded-Host and
-//   X-Forwarded-Proto are set;
+//   X-Forwarded-Proto ("https" on a TLS listener) are set;
 // - X-Request-Id is kept when it is 1-128 of [A-Za-z0-9._:-], otherwise a new one is made;
 //   the answer carries it too;
 // - traceparent (W3C Trace Context) keeps the client's trace id and flags with a new parent

@@ -107,8 +107,12 @@ http::Limits Runtime::limits() const {
 }
 
 void Runtime::add_listener(std::string fd_name, std::vector<std::string> addresses,
-                           const http::Router& router, Engine engine) {
-    listeners_.push_back({std::move(fd_name), std::move(addresses), &router, engine});
+                           const http::Router& router, Engine engine,
+                           std::optional<std::string> tls_priorities) {
+    if (tls_priorities && engine != Engine::general)
+        throw std::logic_error("TLS listeners use the general HTTP engine");
+    listeners_.push_back(
+        {std::move(fd_name), std::move(addresses), &router, engine, std::move(tls_priorities)});
 }
 
 std::optional<Identity> Runtime::target_identity() const {
@@ -155,21 +159,30 @@ void Runtime::take_sockets() {
 
     for (const auto& l : listeners_) {
         std::unique_ptr<http::ServerBase> server;
-        if (l.engine == Engine::content)
+        http::Server* tls_server = nullptr;
+        if (l.engine == Engine::content) {
             server = std::make_unique<http::ContentServer>(&loop_, *l.router, lim);
-        else
-            server = std::make_unique<http::Server>(&loop_, *l.router, lim);
+        } else {
+            auto general = std::make_unique<http::Server>(&loop_, *l.router, lim);
+            if (l.tls_priorities) tls_server = general.get();
+            server = std::move(general);
+        }
+        const char* kind = tls_server ? ", TLS" : "";
         auto lfds = activated.take(l.fd_name);
         if (lfds.empty()) {
             for (const auto& address : l.addresses) {
                 lfds.push_back(http::listen_tcp(address));
-                log::info("listening on {} ({})", address, l.fd_name);
+                log::info("listening on {} ({}{})", address, l.fd_name, kind);
             }
         } else {
-            log::info("using {} {} socket(s) from systemd", lfds.size(), l.fd_name);
+            log::info("using {} {} socket(s) from systemd{}", lfds.size(), l.fd_name, kind);
         }
-        for (int fd : lfds)
-            server->serve(fd);
+        for (int fd : lfds) {
+            if (tls_server)
+                tls_server->serve_tls(fd, *l.tls_priorities);
+            else
+                server->serve(fd);
+        }
         servers_.push_back(std::move(server));
     }
     for (const auto& name : activated.leftover_names())

@@ -69,9 +69,11 @@ public:
     enum class Engine { general, content };
 
     // An extra HTTP listener (e.g. gatewayd's public side): fds systemd passed under
-    // `fd_name`, else the daemon binds `addresses` ("host:port").
+    // `fd_name`, else the daemon binds `addresses` ("host:port"). With `tls_priorities`
+    // (general engine only) it serves HTTPS, presenting http::tls_certificate().
     void add_listener(std::string fd_name, std::vector<std::string> addresses,
-                      const http::Router& router, Engine engine = Engine::general);
+                      const http::Router& router, Engine engine = Engine::general,
+                      std::optional<std::string> tls_priorities = std::nullopt);
 
     // Reload from the same config path. Returns an error message, or nullopt on success.
     std::optional<std::string> reload();
@@ -88,6 +90,7 @@ private:
         std::vector<std::string> addresses;
         const http::Router* router;
         Engine engine;
+        std::optional<std::string> tls_priorities;
     };
 
     void open_state();

@@ -42,6 +42,7 @@ struct Request {
     std::optional<PeerCredentials> peer;       // set for unix-socket connections
     std::string remote_address;                // TCP: the client's IP ("::1"); unix: empty
     std::string target; // the request-target as sent ("/a%20b?x=1"); may be empty (tests)
+    bool tls = false;   // arrived on a TLS listener (Server::serve_tls)
 
     std::optional<std::string_view> header(std::string_view name) const;
     // Parses the body as JSON; throws http::Error 400 (bad_json) or 415 when not JSON.

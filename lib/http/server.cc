@@ -1,6 +1,7 @@
 #include "http/server.hh"
 
 #include "http/head_check.hh"
+#include "http/tls.hh"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -224,6 +225,7 @@ struct Mailbox {
 struct Server::Endpoint {
     Server* server = nullptr;
     MHD_Daemon* mhd = nullptr;
+    bool tls = false; // an HTTPS listener
     uv_poll_t poll{};
     uv_timer_t timer{};
     uv_async_t wake{};
@@ -429,6 +431,7 @@ struct Server::Endpoint {
             req.target = ctx->target;
         }
         if (!req.peer) req.remote_address = client_address(connection);
+        req.tls = tls;
         if (ConnectionContext* ctx = context_of(connection)) ctx->in_request = true;
         // MHD's pool also holds the body read buffer (see serve()), so the header limit is
         // enforced here: request line plus "name: value\r\n" for every header.
@@ -600,20 +603,45 @@ Server::~Server() {
 }
 
 void Server::serve(int listen_fd) {
+    start(listen_fd, nullptr);
+}
+
+void Server::serve_tls(int listen_fd, const std::string& priorities) {
+    if (!MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK2)) {
+        close(listen_fd);
+        throw std::runtime_error("this libmicrohttpd cannot serve TLS (no GnuTLS "
+                                 "certificate callback)");
+    }
+    start(listen_fd, &priorities);
+}
+
+void Server::start(int listen_fd, const std::string* tls_priorities) {
     auto ep = std::make_unique<Endpoint>();
     ep->server = this;
-    ep->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, nullptr, nullptr, &Endpoint::on_request,
-        ep.get(), MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-        static_cast<unsigned>(limits_.connection_limit), MHD_OPTION_CONNECTION_TIMEOUT,
-        static_cast<unsigned>(limits_.idle_timeout_seconds), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        static_cast<size_t>(limits_.max_header_bytes + limits_.body_buffer_bytes),
-        MHD_OPTION_CONNECTION_MEMORY_INCREMENT, limits_.body_buffer_bytes / 2,
-        MHD_OPTION_NOTIFY_COMPLETED, &Endpoint::on_completed, nullptr, MHD_OPTION_NOTIFY_CONNECTION,
-        &Endpoint::on_connection, ep.get(), MHD_OPTION_URI_LOG_CALLBACK, &on_uri, nullptr,
-        MHD_OPTION_END);
+    ep->tls = tls_priorities != nullptr;
+    // The options every listener has, then those of TLS (MHD_start_daemon is variadic).
+    auto start_mhd = [&](unsigned flags, auto... more) {
+        return MHD_start_daemon(
+            flags | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, nullptr, nullptr,
+            &Endpoint::on_request, ep.get(), MHD_OPTION_LISTEN_SOCKET, listen_fd,
+            MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(limits_.connection_limit),
+            MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(limits_.idle_timeout_seconds),
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            static_cast<size_t>(limits_.max_header_bytes + limits_.body_buffer_bytes),
+            MHD_OPTION_CONNECTION_MEMORY_INCREMENT, limits_.body_buffer_bytes / 2,
+            MHD_OPTION_NOTIFY_COMPLETED, &Endpoint::on_completed, nullptr,
+            MHD_OPTION_NOTIFY_CONNECTION, &Endpoint::on_connection, ep.get(),
+            MHD_OPTION_URI_LOG_CALLBACK, &on_uri, nullptr, more..., MHD_OPTION_END);
+    };
+    if (tls_priorities)
+        ep->mhd =
+            start_mhd(MHD_USE_TLS, MHD_OPTION_HTTPS_CERT_CALLBACK2, tls_certificate_callback(),
+                      MHD_OPTION_HTTPS_PRIORITIES, tls_priorities->c_str());
+    else
+        ep->mhd = start_mhd(0);
     if (!ep->mhd)
-        throw std::runtime_error("libmicrohttpd cannot serve on fd " + std::to_string(listen_fd));
+        throw std::runtime_error("libmicrohttpd cannot serve on fd " + std::to_string(listen_fd) +
+                                 (ep->tls ? " with TLS" : ""));
     const MHD_DaemonInfo* info = MHD_get_daemon_info(ep->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     if (!info) {
         MHD_stop_daemon(ep->mhd);

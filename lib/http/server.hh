@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 #include <uv.h>
 #include <vector>
 
@@ -58,6 +59,9 @@ public:
     Server& operator=(const Server&) = delete;
 
     void serve(int listen_fd) override;
+    // Serves HTTPS on the socket: the handshake presents tls_certificate() (http/tls.hh),
+    // with the GnuTLS priority string given (see tls_priorities()).
+    void serve_tls(int listen_fd, const std::string& priorities);
     void set_max_body_bytes(std::size_t bytes) override;
     void set_observer(RequestObserver observer) override;
     void stop() override;
@@ -65,6 +69,7 @@ public:
     struct Endpoint; // one MHD daemon + its uv handles
 private:
     friend struct Endpoint;
+    void start(int listen_fd, const std::string* tls_priorities);
     uv_loop_t* loop_;
     const Router& router_;
     Limits limits_;

@@ -55,6 +55,7 @@ def spec_keys(name):
     if name == "gatewayd":
         keys["log"] = keys["log"] + ["access", "access_buffer_bytes"]
         keys["public"] = ["listen", "web_root", "allow", "deny"]
+        keys["tls"] = ["listen", "certificate_file", "key_file", "min_version", "priorities"]
         keys["proxy"] = ["pools", "routes", "connections_per_member", "header_rules", "cors",
                          "compress"]
         keys["auth"] = ["session_public_keys_file", "jwks_file", "jwt_issuers",
