@@ -166,13 +166,13 @@ std::unique_ptr<gatewayd::Front::Generation> generation(daemon::Runtime& rt,
     auto g = std::make_unique<gatewayd::Front::Generation>();
     g->proxy = std::make_unique<gatewayd::Proxy>(
         rt.loop(), proxy_config(cfg), std::move(verifier),
-        gatewayd::ProxyOptions{
-            .connections_per_member = g_connections_per_member,
-            .metrics = g_proxy_metrics.get(),
-            .jwt = jwt_verifier(cfg),
-            .api_key_verifier = cfg.string("auth.api_key_verifier"),
-            .api_key_cache = std::chrono::seconds(cfg.integer("auth.api_key_cache_seconds")),
-            .websockets = g_websockets.get()});
+        gatewayd::ProxyOptions{.connections_per_member = g_connections_per_member,
+                               .metrics = g_proxy_metrics.get(),
+                               .jwt = jwt_verifier(cfg),
+                               .api_key_verifier = cfg.string("auth.api_key_verifier"),
+                               .api_key_cache =
+                                   std::chrono::seconds(cfg.integer("auth.api_key_cache_seconds")),
+                               .websockets = g_websockets.get()});
     g->filter = public_filter(cfg);
     g->web_root = cfg.string("public.web_root");
     return g;
@@ -222,7 +222,7 @@ void reload(daemon::Runtime& rt, const config::Config& next) {
 }
 
 void stop(daemon::Runtime&) {
-    g_front.reset(); // its proxies' clients live on the loop
+    g_front.reset();      // its proxies' clients live on the loop
     g_websockets.reset(); // closes upgraded connections and handshakes
 }
 

@@ -701,11 +701,11 @@ void Proxy::websocket_answered(const std::shared_ptr<Exchange>& x, std::size_t m
         if (o.kind == Kind::no_connection && x->tried.size() < 2 &&
             x->tried.size() < x->pool->members.size())
             return send_websocket(x);
-        http::Response e = o.kind == Kind::timeout
-                               ? http::Response::error(504, "gateway_timeout",
-                                                       "the upstream did not answer in time")
-                               : http::Response::error(502, "bad_gateway",
-                                                       "the upstream failed: " + o.message);
+        http::Response e =
+            o.kind == Kind::timeout
+                ? http::Response::error(504, "gateway_timeout",
+                                        "the upstream did not answer in time")
+                : http::Response::error(502, "bad_gateway", "the upstream failed: " + o.message);
         e.headers.emplace("X-Request-Id", x->request_id);
         if (x->limit) add_rate_headers(e.headers, *x->limit);
         x->reply(std::move(e));
@@ -719,8 +719,7 @@ void Proxy::websocket_answered(const std::shared_ptr<Exchange>& x, std::size_t m
         out.headers.emplace(k, v);
     }
     if (o.kind == Kind::upgraded) {
-        out.headers.emplace("Upgrade", "websocket");
-        out.headers.emplace("Connection", "Upgrade");
+        out.headers.emplace("Upgrade", "websocket"); // MHD adds Connection: Upgrade
         out.upgrade = std::move(o.upgrade);
     } else {
         out.body = std::move(o.body);

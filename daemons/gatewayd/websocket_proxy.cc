@@ -17,9 +17,9 @@ namespace strata::gatewayd {
 
 namespace {
 
-constexpr std::size_t kChunk = 64 * 1024;       // one recv
-constexpr std::size_t kBuffered = 256 * 1024;   // per direction; past it that side is not read
-constexpr std::size_t kMaxBody = 1024 * 1024;   // of a relayed non-101 answer
+constexpr std::size_t kChunk = 64 * 1024;     // one recv
+constexpr std::size_t kBuffered = 256 * 1024; // per direction; past it that side is not read
+constexpr std::size_t kMaxBody = 1024 * 1024; // of a relayed non-101 answer
 
 // Whether the comma-separated header value holds `token` (any case, spaces ignored).
 bool has_token(std::string_view value, std::string_view token) {
@@ -91,7 +91,7 @@ struct WebSocketHub::Link : std::enable_shared_from_this<Link> {
     uv_timer_t timer{};
     uv_getaddrinfo_t resolve{};
     bool resolving = false;
-    int handles = 0; // open uv handles (and a lookup in flight)
+    int handles = 0;             // open uv handles (and a lookup in flight)
     std::shared_ptr<Link> self_; // kept while handles are open
     std::unique_ptr<http::Upgraded> client;
     std::string to_client, to_up;
@@ -165,11 +165,20 @@ struct WebSocketHub::Link : std::enable_shared_from_this<Link> {
         auto keep = self->shared_from_this();
         if (status < 0) return self->broken(uv_strerror(status));
         switch (self->phase) {
-        case Phase::connecting: self->connected(); break;
-        case Phase::writing: self->write_head(); break;
-        case Phase::reading: self->read_answer(); break;
-        case Phase::tunnel: self->pump(events, true); break;
-        default: break;
+        case Phase::connecting:
+            self->connected();
+            break;
+        case Phase::writing:
+            self->write_head();
+            break;
+        case Phase::reading:
+            self->read_answer();
+            break;
+        case Phase::tunnel:
+            self->pump(events, true);
+            break;
+        default:
+            break;
         }
     }
 
@@ -275,8 +284,8 @@ struct WebSocketHub::Link : std::enable_shared_from_this<Link> {
         }
         auto idle = static_cast<std::uint64_t>(hub->limits_.idle_timeout.count()) * 1000;
         uv_timer_start(
-            &timer, [](uv_timer_t* t) { of(reinterpret_cast<uv_handle_t*>(t))->on_timer(); },
-            idle, idle);
+            &timer, [](uv_timer_t* t) { of(reinterpret_cast<uv_handle_t*>(t))->on_timer(); }, idle,
+            idle);
         update();
     }
 
@@ -291,8 +300,8 @@ struct WebSocketHub::Link : std::enable_shared_from_this<Link> {
     // writable side has waiting, then closes or re-arms.
     void pump(int events, bool upstream) {
         int fd = upstream ? up_fd : client->fd();
-        std::string& in = upstream ? to_client : to_up;   // what this side sends us
-        std::string& out = upstream ? to_up : to_client;  // what we send this side
+        std::string& in = upstream ? to_client : to_up;  // what this side sends us
+        std::string& out = upstream ? to_up : to_client; // what we send this side
         bool& eof = upstream ? up_eof : client_eof;
         bool moved = false;
         if ((events & (UV_READABLE | UV_DISCONNECT)) && !eof && in.size() < kBuffered) {
@@ -392,8 +401,7 @@ struct WebSocketHub::Link : std::enable_shared_from_this<Link> {
     }
 };
 
-WebSocketHub::WebSocketHub(uv_loop_t* loop, const WebSocketMetrics* metrics,
-                           WebSocketLimits limits)
+WebSocketHub::WebSocketHub(uv_loop_t* loop, const WebSocketMetrics* metrics, WebSocketLimits limits)
     : loop_(loop), metrics_(metrics), limits_(limits) {}
 
 WebSocketHub::~WebSocketHub() {

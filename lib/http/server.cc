@@ -667,10 +667,11 @@ void Server::serve(int listen_fd) {
     auto ep = std::make_unique<Endpoint>();
     ep->server = this;
     ep->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE, 0, nullptr, nullptr, &Endpoint::on_request,
-        ep.get(), MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-        static_cast<unsigned>(limits_.connection_limit), MHD_OPTION_CONNECTION_TIMEOUT,
-        static_cast<unsigned>(limits_.idle_timeout_seconds), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE, 0, nullptr, nullptr,
+        &Endpoint::on_request, ep.get(), MHD_OPTION_LISTEN_SOCKET, listen_fd,
+        MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(limits_.connection_limit),
+        MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(limits_.idle_timeout_seconds),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         static_cast<size_t>(limits_.max_header_bytes + limits_.body_buffer_bytes),
         MHD_OPTION_CONNECTION_MEMORY_INCREMENT, limits_.body_buffer_bytes / 2,
         MHD_OPTION_NOTIFY_COMPLETED, &Endpoint::on_completed, nullptr, MHD_OPTION_NOTIFY_CONNECTION,
