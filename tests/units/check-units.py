@@ -56,7 +56,8 @@ def spec_keys(name):
         keys["log"] = keys["log"] + ["access", "access_buffer_bytes"]
         keys["public"] = ["listen", "web_root", "allow", "deny"]
         keys["proxy"] = ["pools", "routes", "connections_per_member", "header_rules", "cors",
-                         "compress"]
+                         "compress", "websocket_max_connections",
+                         "websocket_idle_timeout_seconds"]
         keys["auth"] = ["session_public_keys_file", "jwks_file", "jwt_issuers",
                         "jwt_audiences", "jwt_algorithms", "jwt_leeway_seconds",
                         "api_key_verifier", "api_key_cache_seconds"]
