@@ -189,7 +189,8 @@ def jwt(claims):
 port = free_port()
 pools = [f"tcp http://127.0.0.1:{tcp_up.server_address[1]}", f"unix unix:{unix_path}",
          f"dead unix:{d}/nobody.sock"]
-routes = ["/ws pool=tcp websocket=on", "/uws pool=unix websocket=on rewrite=/",
+routes = ["/ws pool=tcp websocket=on headers=ws", "/denied pool=tcp websocket=on deny=127.0.0.0/8",
+          "/uws pool=unix websocket=on rewrite=/",
           "/plain pool=tcp", "/private pool=tcp websocket=on auth=required",
           "/limited pool=tcp websocket=on rate=2/m", "/gone pool=dead websocket=on"]
 
@@ -198,6 +199,8 @@ def config(extra_routes=(), max_conn=4, idle=2):
     text = (f'[public]\nlisten = ["127.0.0.1:{port}"]\nweb_root = "{d}"\n'
             f'[proxy]\npools = {json.dumps(pools)}\n'
             f'routes = {json.dumps(routes + list(extra_routes))}\n'
+            'header_rules = ["ws request add X-Added by-gateway", "ws request remove X-Drop", '
+            '"ws response set X-Frame-Options DENY"]\n'
             f'websocket_max_connections = {max_conn}\nwebsocket_idle_timeout_seconds = {idle}\n'
             f'[auth]\njwks_file = "{d}/jwks.json"\njwt_issuers = ["https://idp.test"]\n'
             'api_key_verifier = ""\n')
@@ -271,7 +274,8 @@ def eof_within(s, seconds):
 
 # Echo over TCP, with the Accept key the upstream computed for the client's key.
 key = base64.b64encode(os.urandom(16)).decode()
-st, rh, f, s = connect("/ws/echo1", {"Sec-WebSocket-Protocol": "chat, superchat"}, key=key)
+st, rh, f, s = connect("/ws/echo1", {"Sec-WebSocket-Protocol": "chat, superchat",
+                                     "X-Drop": "secret"}, key=key)
 t.ok(st == 101 and rh.get("sec-websocket-accept") == accept_key(key) and
      rh.get("upgrade", "").lower() == "websocket" and "upgrade" in rh.get("connection", "").lower(),
      "handshake through the gateway: 101 with the upstream's Sec-WebSocket-Accept", rh)
@@ -282,6 +286,8 @@ t.ok(up.get("sec-websocket-key") == key and up.get("sec-websocket-version") == "
      up.get("sec-websocket-protocol") == "chat, superchat" and
      up.get("upgrade", "").lower() == "websocket" and up.get("connection", "").lower() == "upgrade",
      "Sec-WebSocket-* and the upgrade headers reach the upstream", up)
+t.ok(up.get("x-added") == "by-gateway" and "x-drop" not in up and
+     rh.get("x-frame-options") == "DENY", "the route's header rules apply both ways", (up, rh))
 t.ok(up.get("x-strata-caller") == "anonymous" and "x-forwarded-for" in up and
      len(up.get("x-request-id", "")) > 0, "the upgrade request carries the gateway's headers", up)
 f.send(0x1, b"hello gateway")
@@ -344,6 +350,9 @@ t.ok(st == 400 and error_code(rh) == "websocket_not_allowed" and
 st, rh, _, _ = connect("/ws/nokey", {"Sec-WebSocket-Key": None})
 t.ok(st == 400 and error_code(rh) == "bad_websocket_handshake" and "/ws/nokey" not in seen,
      "a handshake without Sec-WebSocket-Key: 400", (st, rh))
+st, rh, _, _ = connect("/denied/x")
+t.ok(st == 403 and error_code(rh) == "forbidden" and "/denied/x" not in seen,
+     "the route's address filter refuses the handshake: 403", (st, rh))
 st, rh, _, _ = connect("/gone/x")
 t.ok(st == 502 and error_code(rh) == "bad_gateway", "an unreachable member: 502", (st, rh))
 
