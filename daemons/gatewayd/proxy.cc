@@ -435,7 +435,6 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
 
     // Identity: whatever the client claims in X-Strata-Caller is dropped (not_forwarded).
     Caller c;
-    std::vector<std::string> jwt_scopes;
     auto authz = req.header("Authorization");
     std::optional<std::string_view> bearer;
     if (authz && authz->size() >= 7 && strncasecmp(authz->data(), "Bearer ", 7) == 0)
@@ -460,17 +459,9 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
         } else if (bearer->starts_with("sk_")) {
             c.unverified = true; // api_key_verifier = "": metad checks keys (and their scopes)
         } else if (jwt_) {
-            auto r = jwt_->verify(*bearer, std::time(nullptr));
-            if (!r.ok())
-                throw http::Error(401, "invalid_token",
-                                  std::string("the token is not valid (") + r.reason() +
-                                      "): " + r.message);
-            c.header = "jwt; sub=" + header_safe(r.claims.subject.value_or("")) +
-                       "; iss=" + header_safe(r.claims.issuer.value_or("")) + "; scopes=";
-            for (std::size_t i = 0; i < r.claims.scopes.size(); ++i)
-                c.header += (i ? "," : "") + header_safe(r.claims.scopes[i]);
-            jwt_scopes = std::move(r.claims.scopes);
-            c.scopes = &jwt_scopes;
+            const CachedSession& s = verified_jwt(*bearer);
+            c.header = s.caller;
+            c.scopes = &s.scopes;
             c.verified = true;
             c.pass_authorization = false;
         } else {
@@ -753,6 +744,33 @@ const Proxy::CachedSession& Proxy::verified_session(std::string_view token) {
         s.caller += (i ? "," : "") + claims.scopes[i];
     s.scopes = std::move(claims.scopes);
     return sessions_.emplace(std::string(token), std::move(s)).first->second;
+}
+
+// A JWT is remembered like a session token: an RS256 or ES256 check costs more than the
+// rest of the request. Until exp + leeway (when verify would refuse it), at most an hour
+// (tokens without exp, when the policy allows them).
+const Proxy::CachedSession& Proxy::verified_jwt(std::string_view token) {
+    const std::int64_t now = std::time(nullptr);
+    if (auto it = jwts_.find(token); it != jwts_.end()) {
+        if (now < it->second.expires_at) return it->second;
+        jwts_.erase(it);
+    }
+    auto r = jwt_->verify(token, now);
+    if (!r.ok())
+        throw http::Error(401, "invalid_token",
+                          std::string("the token is not valid (") + r.reason() + "): " + r.message);
+    if (jwts_.size() >= max_cached_sessions) jwts_.clear();
+    CachedSession s;
+    const std::int64_t leeway = jwt_->policy().leeway.count();
+    s.expires_at = now + 3600;
+    if (r.claims.expires_at && *r.claims.expires_at < s.expires_at - leeway)
+        s.expires_at = *r.claims.expires_at + leeway;
+    s.caller = "jwt; sub=" + header_safe(r.claims.subject.value_or("")) +
+               "; iss=" + header_safe(r.claims.issuer.value_or("")) + "; scopes=";
+    for (std::size_t i = 0; i < r.claims.scopes.size(); ++i)
+        s.caller += (i ? "," : "") + header_safe(r.claims.scopes[i]);
+    s.scopes = std::move(r.claims.scopes);
+    return jwts_.emplace(std::string(token), std::move(s)).first->second;
 }
 
 } // namespace strata::gatewayd

@@ -129,6 +129,9 @@ private:
         }
     };
     std::unordered_map<std::string, CachedSession, TokenHash, std::equal_to<>> sessions_;
+    // The same for JWTs (user unused): the claims of a valid one, or throws http::Error 401.
+    const CachedSession& verified_jwt(std::string_view token);
+    std::unordered_map<std::string, CachedSession, TokenHash, std::equal_to<>> jwts_;
     void handle_route(http::Request& request, const http::Reply& reply, std::size_t index,
                       const std::shared_ptr<AccessRecord>& note);
     // Who the request is from, as identity found it.

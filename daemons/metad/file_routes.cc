@@ -523,6 +523,7 @@ void add_tree_routes(http::Router& router, const std::shared_ptr<Context>& ctx, 
                                                            j.value("renditions", json::array())));
         });
     });
+    add_download_routes(router, ctx, fo);
 }
 
 } // namespace strata::metad

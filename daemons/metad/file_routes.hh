@@ -20,6 +20,7 @@
 //   DELETE /v1/trash                   empty the trash -> {"removed"}
 //   PUT    /v1/nodes/{id}/processing   {"state":"ready"|"failed"|"processing",
 //                                       "renditions":[...]} (transcoded; operators only)
+//   GET    /v1/nodes/{id}/content      302 to a signed blockd URL (download_routes.cc)
 #pragma once
 
 #include "http/router.hh"
@@ -41,9 +42,16 @@ struct FileOptions {
     std::uint64_t max_upload_bytes = std::uint64_t{16} << 30;
     std::filesystem::path spool_dir; // one-shot uploads wait here (unlinked files)
     std::chrono::seconds verify_timeout{600};
+    // Downloads: how long blockd's signed URLs last, and what is put before their
+    // "/c/..." path ("" keeps it relative to the host the client asked).
+    std::chrono::seconds content_url_ttl{600};
+    std::string content_url_base;
 };
 
 void add_tree_routes(http::Router& router, const std::shared_ptr<route_util::Context>& ctx,
                      FileOptions files);
+// Called by add_tree_routes.
+void add_download_routes(http::Router& router, const std::shared_ptr<route_util::Context>& ctx,
+                         std::shared_ptr<const FileOptions> files);
 
 } // namespace strata::metad

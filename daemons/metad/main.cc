@@ -84,6 +84,19 @@ void extend_schema(config::Schema& s) {
               "longest blockd may take to verify (hash, scan) a file being committed");
     s.integer("files.max_upload_bytes", 17179869184LL, 1, 1099511627776LL, false,
               "largest one-shot upload (POST /v1/upload); larger bodies get 413");
+    s.integer("files.content_url_ttl_seconds", 600, 10, 604800, false,
+              "lifetime of the signed content URLs downloads redirect to");
+    s.string("files.content_url_base", "", false,
+             "put before the signed URLs' /c/ path: \"\" (relative to the host the client "
+             "asked) or an origin such as https://cdn.example.org",
+             {}, [](const config::Value& v) -> std::string {
+                 const auto& b = std::get<std::string>(v);
+                 if (b.empty()) return "";
+                 if (!(b.starts_with("http://") || b.starts_with("https://")) || b.ends_with("/") ||
+                     b.find_first_of(" \t\r\n?#") != std::string::npos)
+                     return "must be \"\" or http(s)://HOST[:PORT][/PATH] without a trailing /";
+                 return "";
+             });
     s.string_list("files.process_types", {}, false,
                   "media types committed as \"processing\" (a transcode follows), e.g. video/*");
     s.string_list("events.sinks", {}, false,
@@ -163,6 +176,8 @@ void start(daemon::Runtime& rt) {
     files.blockd_async = g_blockd_async.get();
     files.verify_timeout = std::chrono::seconds(cfg.integer("blockd.verify_timeout_seconds"));
     files.max_upload_bytes = static_cast<std::uint64_t>(cfg.integer("files.max_upload_bytes"));
+    files.content_url_ttl = std::chrono::seconds(cfg.integer("files.content_url_ttl_seconds"));
+    files.content_url_base = cfg.string("files.content_url_base");
     files.spool_dir = rt.state_dir()->path() + "/uploads";
     std::filesystem::create_directories(files.spool_dir);
     metad::add_routes(rt.control_router(), *g_store, std::move(auth), std::move(files));

@@ -359,4 +359,8 @@ namespace strata::metad {
 void add_share_routes(http::Router& router, const std::shared_ptr<route_util::Context>& ctx);
 void add_social_routes(http::Router& router, const std::shared_ptr<route_util::Context>& ctx);
 void add_key_verify_routes(http::Router& router, const std::shared_ptr<route_util::Context>& ctx);
+// The principal a public link makes of its holder (share_routes.cc): 404 for unknown or
+// expired tokens, 401 when the link has a password the request does not carry. Blocking
+// (Argon2id).
+Principal link_principal(route_util::Context& ctx, const http::Request& req);
 } // namespace strata::metad

@@ -50,6 +50,8 @@ std::uint64_t grantee_of(Context& ctx, const std::string& who) {
     return u->id;
 }
 
+} // namespace
+
 // The principal a public link makes of its holder; 404 for unknown or expired tokens, 401
 // when the link has a password and the request does not carry the right one.
 Principal link_principal(Context& ctx, const http::Request& req) {
@@ -63,8 +65,6 @@ Principal link_principal(Context& ctx, const http::Request& req) {
     }
     return Principal{0, link->node};
 }
-
-} // namespace
 
 void add_share_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
     router.add_blocking("PUT", "/v1/nodes/{id}/shares/{who}", [ctx](http::Request& req) {

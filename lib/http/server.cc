@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 #include <unordered_map>
 #include <unordered_set>
@@ -214,6 +215,10 @@ struct Mailbox {
     std::mutex mu;
     bool open = true;
     uv_async_t* wake = nullptr;
+    // A Reply made on the loop's own thread (the proxy's, from an upstream's answer) is
+    // delivered at once: no eventfd write and read, no extra loop turn.
+    std::thread::id loop_thread;
+    struct Server::Endpoint* endpoint = nullptr; // valid while `open`
     std::vector<std::pair<std::shared_ptr<Pending>, Response>> replies;
 };
 
@@ -376,6 +381,11 @@ struct Server::Endpoint {
         std::erase_if(offloads, [](const std::weak_ptr<Pending>& w) { return w.expired(); });
         offloads.push_back(p);
         http::Reply reply([mb = mailbox, p](Response r) {
+            if (std::this_thread::get_id() == mb->loop_thread) {
+                // `open` and `endpoint` change only on this thread.
+                if (mb->open) mb->endpoint->deliver(p, std::move(r));
+                return;
+            }
             std::lock_guard lock(mb->mu);
             if (!mb->open) return; // the endpoint closed: its connections are gone
             mb->replies.emplace_back(p, std::move(r));
@@ -392,18 +402,28 @@ struct Server::Endpoint {
             std::lock_guard lock(self->mailbox->mu);
             replies.swap(self->mailbox->replies);
         }
-        bool resumed = false;
-        for (auto& [p, r] : replies) {
-            if (!p->awaiting) continue;
-            p->awaiting = false;
-            if (p->suspended && self->mhd && !p->completed) {
-                p->offloaded = std::move(r);
-                p->suspended = false;
-                MHD_resume_connection(p->connection);
-                resumed = true;
-            }
-        }
-        if (resumed) self->run();
+        // One MHD_run for the whole batch.
+        const bool was = self->in_run;
+        self->in_run = true;
+        for (auto& [p, r] : replies)
+            self->deliver(p, std::move(r));
+        self->in_run = was;
+        if (!was && self->run_again) self->run();
+    }
+
+    // An async route's answer, on the loop: its connection resumes and MHD runs to send it
+    // (after the current MHD_run when the Reply came from inside one).
+    void deliver(const std::shared_ptr<Pending>& p, Response r) {
+        if (!p->awaiting) return;
+        p->awaiting = false;
+        if (!p->suspended || !mhd || p->completed) return;
+        p->offloaded = std::move(r);
+        p->suspended = false;
+        MHD_resume_connection(p->connection);
+        if (in_run)
+            run_again = true;
+        else
+            run();
     }
 
     MHD_Result begin(MHD_Connection* connection, Pending& p, const char* url, const char* method,
@@ -538,8 +558,14 @@ struct Server::Endpoint {
     }
 
     // MHD is level-driven from its own epoll fd: run it, then ask when it needs us again.
+    bool in_run = false, run_again = false;
     void run() {
-        MHD_run(mhd);
+        in_run = true;
+        do {
+            run_again = false;
+            MHD_run(mhd);
+        } while (run_again);
+        in_run = false;
         MHD_UNSIGNED_LONG_LONG ms = 0;
         if (MHD_get_timeout(mhd, &ms) == MHD_YES)
             uv_timer_start(&timer, on_timer, ms, 0);
@@ -691,6 +717,8 @@ void Server::serve(int listen_fd) {
     ep->timer.data = ep.get();
     ep->wake.data = ep.get();
     ep->mailbox->wake = &ep->wake;
+    ep->mailbox->loop_thread = std::this_thread::get_id(); // serve() runs on the loop's thread
+    ep->mailbox->endpoint = ep.get();
     uv_timer_init(loop_, &ep->sweeper);
     ep->sweeper.data = ep.get();
     ep->open_handles = 4;

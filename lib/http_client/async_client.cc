@@ -419,6 +419,25 @@ struct AsyncClient::Impl {
     }
 
     void write(Conn* c, uv_buf_t* bufs, unsigned n) {
+        // A whole request that fits the socket buffer (almost every one) is sent at once,
+        // without a write request: libuv 1.44 re-arms the socket in epoll (an epoll_ctl per
+        // exchange) whenever a write request completes. Streamed uploads go on from
+        // on_written, so they always take a write request.
+        if (!c->p->request.body_source) {
+            int sent = uv_try_write(c->s(), bufs, n);
+            if (sent > 0) {
+                auto left = static_cast<std::size_t>(sent);
+                while (n > 0 && left >= bufs->len) {
+                    left -= bufs->len;
+                    ++bufs;
+                    --n;
+                }
+                if (n == 0) return;
+                bufs->base += left;
+                bufs->len -= static_cast<decltype(bufs->len)>(left);
+            }
+            // EAGAIN or an error: uv_write sends the rest, or reports the error as before.
+        }
         c->writing = c->p;
         c->write_req.data = c;
         int rc = uv_write(&c->write_req, c->s(), bufs, n, on_written);

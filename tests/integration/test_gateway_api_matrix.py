@@ -49,6 +49,7 @@ ROUTES = [
     "/v1/followers pool=metad methods=GET auth=required",
     "/v1/feed pool=metad methods=GET auth=required",
     "/v1/blocks pool=blockd methods=PUT,POST auth=required",
+    "/c pool=blockd methods=GET,HEAD auth=none",
 ]
 MAX_BODY = 4194304  # [http] max_body_bytes of the page's example: one whole block
 
@@ -450,6 +451,24 @@ ROWS = [
         everyone(200), headers={"X-Link-Password": "sesame12"}),
     Row("GET /v1/links/{token} (unknown token)", "GET", "/v1/links/pl_nosuchtoken",
         everyone(404)),
+    # downloads: metad redirects to a URL blockd signed; /c/ is served by blockd
+    Row("GET /v1/nodes/{id}/content", "GET", f"/v1/nodes/{report['id']}/content",
+        required(302, 404, False)),
+    Row("GET /v1/nodes/{id}/content?redirect=false", "GET",
+        f"/v1/nodes/{report['id']}/content?redirect=false", required(200, 404, False),
+        check=lambda col, j, x: j.get("url", "").startswith(f"/c/{report['manifest']}?exp=")),
+    Row("GET /v1/nodes/{id}/content (a folder)", "GET", f"/v1/nodes/{docs['id']}/content",
+        required(400, 404, False)),
+    Row("GET /v1/links/{token}/nodes/{id}/content", "GET",
+        f"/v1/links/{link['token']}/nodes/{report['id']}/content", everyone(302)),
+    Row("GET /v1/links/{token}/content (password, none sent)", "GET",
+        f"/v1/links/{plink['token']}/nodes/{report['id']}/content", everyone(401)),
+    Row("GET /c/{manifest}?exp=&sig= (signed)", "GET", lambda x: x["url"], everyone(200),
+        prep=lambda c: must(ucall(blockd.sock, "POST", "/v1/sign", {"id": report["manifest"]}),
+                            200, "sign")),
+    Row("GET /c/{manifest} (unsigned)", "GET", f"/c/{report['manifest']}", everyone(400)),
+    Row("GET /c/{manifest} (forged signature)", "GET",
+        f"/c/{report['manifest']}?exp={int(time.time()) + 600}&sig={'ab' * 32}", everyone(403)),
     # search, follows, feed
     Row("GET /v1/search", "GET", "/v1/search?q=zebrafinch", required(200, 200, False),
         check=lambda col, j, x: ids(j) == ([] if col == CB else [report["id"]])),
@@ -553,6 +572,29 @@ out = raw_tcp((f"PUT /v1/blocks/{wh} HTTP/1.1\r\nHost: x\r\nAuthorization: Beare
                f"Content-Length: {len(whole) + 1}\r\nConnection: close\r\n\r\n").encode() +
               whole + b"x")
 t.ok(out.startswith(b"HTTP/1.1 413"), "a body over [http] max_body_bytes: 413", out[:200])
+
+# --- a download, end to end: the redirect, then the content through the gateway ----------
+st, h, j, _ = gcall("GET", f"/v1/nodes/{report['id']}/content", auth=tok_a)
+loc = h.get("location", "")
+t.ok(st == 302 and loc == j.get("url") and h.get("cache-control") == "private, no-store" and
+     j.get("expires", 0) > time.time() + 500, "download: 302 to a signed URL that lasts "
+     "files.content_url_ttl_seconds, not cached", (st, h, j))
+st, h, _, raw = gcall("GET", loc)
+t.ok(st == 200 and raw == b"the zebrafinch report\n" * 50 and h.get("etag"),
+     "the signed URL serves the file's bytes through the gateway, without credentials",
+     (st, h, raw[:80]))
+st, h, _, raw = gcall("GET", loc, headers={"Range": "bytes=4-13"})
+t.ok(st == 206 and raw == b"zebrafinch", "and Range requests on it", (st, raw[:40]))
+st, h, _, _ = gcall("GET", loc, headers={"If-None-Match": h.get("etag", "x")})
+t.ok(st == 304, "and conditional requests", st)
+st, h, j, _ = gcall("GET", f"/v1/links/{plink['token']}/nodes/{report['id']}/content",
+                    headers={"X-Link-Password": "sesame12"})
+st2, _, _, raw = gcall("GET", h.get("location", "/none"))
+t.ok(st == 302 and st2 == 200 and raw.startswith(b"the zebrafinch"),
+     "a password link's holder downloads with the password", (st, st2, j))
+st, _, j, _ = gcall("GET", f"/v1/nodes/{report['id']}/content?rendition=poster", auth=tok_a)
+t.ok(st == 404 and j["error"]["code"] == "no_such_rendition",
+     "a rendition the file does not have: 404 no_such_rendition", (st, j))
 
 # --- X-Strata-Caller sent by a client is never honoured -------------------------------------
 st, _, j, _ = ucall(M, "GET", f"/v1/nodes/{docs['id']}", user=A)

@@ -374,6 +374,16 @@ for why, bad_jwt, code in [
     st, _, j, _ = call("GET", "/jwt", headers={"Authorization": "Bearer " + bad_jwt})
     t.ok(st == 401 and j["error"]["code"] == "invalid_token" and code in j["error"]["message"],
          f"a JWT with {why}: 401 ({code})", (st, j))
+# Verified JWTs are remembered, but never past exp + leeway (60 s): one with 2 s left is
+# accepted twice, then refused.
+short = jwt(dict(good_claims, exp=int(time.time()) - 60 + 3))
+first = call("GET", "/jwt", headers={"Authorization": "Bearer " + short})[0]
+again = call("GET", "/jwt", headers={"Authorization": "Bearer " + short})[0]
+time.sleep(max(0.0, json.loads(base64.urlsafe_b64decode(short.split(".")[1] + "=="))["exp"]
+               + 60 - time.time()) + 1.1)
+st, _, j, _ = call("GET", "/jwt", headers={"Authorization": "Bearer " + short})
+t.ok((first, again, st) == (200, 200, 401) and "expired" in j["error"]["message"],
+     "a remembered JWT is refused once it expires", (first, again, st, j))
 st, _, j, _ = call("GET", "/writers", headers={"Authorization": "Bearer " + token})
 t.ok(st == 200 and "files:write" in j["headers"]["x-strata-caller"],
      "scopes=files:write: a session token that has it passes", (st, j))

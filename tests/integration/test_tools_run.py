@@ -63,6 +63,17 @@ t.ok(code == 200, "the session token works on an auth=required route", (code, bo
 code, body = api("GET", f"/v1/nodes/{root}")
 t.ok(code == 401, "and without it the route answers 401", (code, body))
 
+# A file up through the gateway in one request, then down: the redirect to a signed URL,
+# followed by curl (-L) to blockd through the gateway's /c route.
+up = run(["curl", "-s", "-m", "10", "-H", f"Authorization: Bearer {token}", "--data-binary",
+          "hello from tools/run\n", f"{base}/v1/upload?parent={root}&name=hello.txt"])
+node = json.loads(up.stdout).get("id") if up.stdout.startswith("{") else None
+t.ok(node, "a one-shot upload through the local gateway", up.stdout)
+down = run(["curl", "-s", "-L", "-m", "10", "-H", f"Authorization: Bearer {token}",
+            f"{base}/v1/nodes/{node}/content"])
+t.ok(down.stdout == "hello from tools/run\n", "and its download (302 to a signed URL)",
+     down.stdout[:200])
+
 status = run(["curl", "-s", "--unix-socket", os.path.join(state, "run", "metad.sock"),
               "http://localhost/v1/status"]).stdout
 old = int(status.split('"pid":')[1].split(",")[0])

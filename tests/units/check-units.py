@@ -65,7 +65,8 @@ def spec_keys(name):
         keys["meta"] = ["node_id", "max_map_bytes", "commit_nice"]
         keys["auth"] = ["session_key_file", "session_ttl_seconds", "password_cost"]
         keys["blockd"] = ["socket", "verify_timeout_seconds"]
-        keys["files"] = ["max_upload_bytes", "process_types"]
+        keys["files"] = ["max_upload_bytes", "process_types", "content_url_ttl_seconds",
+                          "content_url_base"]
         keys["events"] = ["sinks"]
         keys["feeds"] = ["max_entries"]
     if name == "blockd":
