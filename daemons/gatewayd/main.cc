@@ -117,6 +117,9 @@ void extend_schema(config::Schema& s) {
              });
     s.integer("auth.api_key_cache_seconds", 30, 1, 3600, true,
               "how long an API key's check is remembered (a revoked key passes that long)");
+    s.string("auth.denied_credentials_file", "", true,
+             "credentials refused whatever their validity, one user:ID, key:ID, session:ID, "
+             "sub:SUBJECT or sha256:HEX per line (\"\": none)");
     s.string("auth.session_public_keys_file", "", true,
              "session token public keys, one hex key per line (\"\": tokens are passed on "
              "for the upstream to verify)");
@@ -135,6 +138,13 @@ gatewayd::ProxySpec proxy_config(const config::Config& cfg) {
     pc.compress = cfg.boolean("proxy.compress");
     gatewayd::check_proxy_config(pc);
     return pc;
+}
+
+std::shared_ptr<const gatewayd::DeniedCredentials> denied_credentials(const config::Config& cfg) {
+    const auto& file = cfg.string("auth.denied_credentials_file");
+    if (file.empty()) return nullptr;
+    return std::make_shared<const gatewayd::DeniedCredentials>(
+        gatewayd::DeniedCredentials::from_file(file));
 }
 
 std::optional<auth::JwtVerifier> jwt_verifier(const config::Config& cfg) {
@@ -168,6 +178,7 @@ std::unique_ptr<gatewayd::Front::Generation> generation(daemon::Runtime& rt,
         rt.loop(), proxy_config(cfg), std::move(verifier),
         gatewayd::ProxyOptions{.connections_per_member = g_connections_per_member,
                                .metrics = g_proxy_metrics.get(),
+                               .denied = denied_credentials(cfg),
                                .jwt = jwt_verifier(cfg),
                                .api_key_verifier = cfg.string("auth.api_key_verifier"),
                                .api_key_cache =
@@ -237,6 +248,7 @@ int main(int argc, char** argv) {
             [](const config::Config& c) {
                 proxy_config(c);
                 jwt_verifier(c);
+                denied_credentials(c);
             },
         .start = start,
         .reload = reload,

@@ -286,6 +286,7 @@ struct Exchange {
 Proxy::Proxy(uv_loop_t* loop, ProxySpec proxy_spec, std::optional<auth::SessionVerifier> verifier,
              ProxyOptions options)
     : loop_(loop), table_({}), verifier_(std::move(verifier)), jwt_(std::move(options.jwt)),
+      denied_(options.denied && !options.denied->empty() ? options.denied : nullptr),
       websockets_(options.websockets) {
     if (!options.api_key_verifier.empty())
         keys_ =
@@ -445,6 +446,7 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
                 const CachedSession& s = verified_session(*bearer);
                 c.header = s.caller;
                 c.user = s.user;
+                c.session = s.session;
                 c.scopes = &s.scopes;
                 c.verified = true;
                 c.pass_authorization = false; // verified here: the upstream gets the identity
@@ -461,6 +463,7 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
         } else if (jwt_) {
             const CachedSession& s = verified_jwt(*bearer);
             c.header = s.caller;
+            c.subject = s.subject;
             c.scopes = &s.scopes;
             c.verified = true;
             c.pass_authorization = false;
@@ -493,6 +496,7 @@ void Proxy::check_api_key(std::string token, http::Request& req, std::size_t ind
             Caller c;
             c.header = v.caller;
             c.user = v.user;
+            c.key = v.key;
             c.scopes = &v.scopes;
             c.verified = true;
             c.pass_authorization = false;
@@ -509,6 +513,15 @@ void Proxy::send_route(http::Request& req, std::size_t index, std::shared_ptr<Ex
     const RouteShape& shape = route_shape_[index];
     const http::Reply& reply = x->reply;
     auto authz = req.header("Authorization");
+    // Denied credentials: on every route, auth=none too (a leaked key is refused there by
+    // its id or digest, the only facts known without identity).
+    if (denied_) {
+        CredentialFacts f{c.user, c.key, c.session, c.subject, std::nullopt};
+        if (authz && authz->size() >= 7 && strncasecmp(authz->data(), "Bearer ", 7) == 0)
+            f.bearer = authz->substr(7);
+        if (denied_->match(f))
+            throw http::Error(403, "credential_denied", "this credential is refused here");
+    }
     if (!route->scopes.empty()) {
         if (c.unverified)
             throw http::Error(403, "insufficient_scope",
@@ -737,6 +750,7 @@ const Proxy::CachedSession& Proxy::verified_session(std::string_view token) {
     if (sessions_.size() >= max_cached_sessions) sessions_.clear();
     CachedSession s;
     s.user = claims.user;
+    s.session = claims.session;
     s.expires_at = claims.expires_at;
     s.caller = "user=" + std::to_string(claims.user) +
                "; session=" + std::to_string(claims.session) + "; scopes=";
@@ -769,6 +783,7 @@ const Proxy::CachedSession& Proxy::verified_jwt(std::string_view token) {
                "; iss=" + header_safe(r.claims.issuer.value_or("")) + "; scopes=";
     for (std::size_t i = 0; i < r.claims.scopes.size(); ++i)
         s.caller += (i ? "," : "") + header_safe(r.claims.scopes[i]);
+    s.subject = r.claims.subject.value_or("");
     s.scopes = std::move(r.claims.scopes);
     return jwts_.emplace(std::string(token), std::move(s)).first->second;
 }

@@ -39,6 +39,7 @@
 #include "api_key_check.hh"
 #include "auth/jwt.hh"
 #include "auth/session_token.hh"
+#include "denied_credentials.hh"
 #include "http/router.hh"
 #include "http_client/message.hh"
 #include "metrics/metrics.hh"
@@ -72,6 +73,8 @@ struct ProxyOptions {
     //   strata_gateway_upstream_duration_seconds{pool,member}   each upstream exchange
     //   strata_gateway_upstream_errors_total{pool,member,kind}  exchanges that got no answer
     const ProxyMetrics* metrics = nullptr;
+    // Credentials refused whatever their validity ([auth] denied_credentials_file).
+    std::shared_ptr<const DeniedCredentials> denied;
     // JWTs accepted besides session tokens ([auth] jwks_file); none when empty.
     std::optional<auth::JwtVerifier> jwt;
     // metad's socket, where API keys are checked ([auth] api_key_verifier); "" passes keys
@@ -115,6 +118,8 @@ private:
     // the rest of a proxied request. The value is what goes upstream in X-Strata-Caller.
     struct CachedSession {
         std::uint64_t user = 0;
+        std::uint64_t session = 0; // session tokens
+        std::string subject;       // JWTs: their sub
         std::int64_t expires_at = 0;
         std::string caller;
         std::vector<std::string> scopes;
@@ -142,6 +147,8 @@ private:
         bool unverified = false; // credentials passed on for the upstream to check
         bool pass_authorization = true;
         const std::vector<std::string>* scopes = nullptr;
+        std::optional<std::uint64_t> key, session; // verified API key, session token
+        std::optional<std::string_view> subject;   // verified JWT
     };
     // handle_route's rest once the caller is known: scopes, rate limit, the upstream request.
     void send_route(http::Request& request, std::size_t index, std::shared_ptr<struct Exchange> x,
@@ -170,6 +177,7 @@ private:
     metrics::Family<metrics::Counter>* upstream_errors_ = nullptr;
     std::optional<auth::SessionVerifier> verifier_;
     std::optional<auth::JwtVerifier> jwt_;
+    std::shared_ptr<const DeniedCredentials> denied_; // null: none
     WebSocketHub* websockets_ = nullptr;
     // Handshakes outlive a Proxy (daemon stop): their answers check this first.
     std::shared_ptr<char> alive_ = std::make_shared<char>();

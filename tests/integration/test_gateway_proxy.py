@@ -13,13 +13,14 @@ import http.client
 import http.server
 import json
 import os
+import signal
 import socketserver
 import subprocess
 import threading
 import time
 
 from harness import (Daemon, Tap, UnixHTTPConnection, binary, free_port, metad_auth, serve_unix,
-                     tempdir, write_config)
+                     tempdir, wait_until, write_config)
 
 t = Tap()
 d = tempdir()
@@ -130,7 +131,10 @@ extra = (f'[public]\nlisten = ["127.0.0.1:{port}"]\nweb_root = "{d}"\ndeny = ["1
          f'[auth]\nsession_public_keys_file = "{d}/session.pub"\njwks_file = "{d}/jwks.json"\n'
          'jwt_issuers = ["https://idp.test"]\njwt_audiences = ["strata"]\n'
          # keys passed on unchecked here; checked at the gateway in test_gateway_api_keys.py
-         'api_key_verifier = ""\n')
+         'api_key_verifier = ""\n'
+         f'denied_credentials_file = "{d}/denied.txt"\n')
+with open(os.path.join(d, "denied.txt"), "w") as f:
+    f.write("# nothing denied yet\n")
 conf = write_config(os.path.join(d, "gatewayd.conf"), "gatewayd", rundir, d, extra)
 gw = Daemon("gatewayd", conf, rundir)
 t.ok(gw.wait_ready(), "gatewayd starts", gw.output())
@@ -425,6 +429,45 @@ for item, why in [('"/x pool=echo frob=1"', "unknown route option"),
     r = subprocess.run([binary("gatewayd"), "--config", bad_conf, "--check-config"],
                        capture_output=True, text=True, timeout=10)
     t.ok(r.returncode != 0 and why in r.stderr, f"--check-config refuses {item}", r.stderr)
+
+# Denied credentials: edited, then SIGHUP; a bad file on reload keeps the old list.
+blocked_jwt = jwt(dict(good_claims, sub="blocked-sub"))
+hashed_jwt = jwt(dict(good_claims, sub="hashed"))
+fake_key = "sk_" + "%016x" % 4242 + "_" + b64u(os.urandom(32))
+with open(os.path.join(d, "denied.txt"), "w") as f:
+    f.write(f"user:{alice['id']}  # locked out\nsub:blocked-sub\nkey:4242\n"
+            f"sha256:{hashlib.sha256(hashed_jwt.encode()).hexdigest()}\n")
+gw.signal(signal.SIGHUP)
+
+
+def status(path, cred):
+    return call("GET", path, headers={"Authorization": "Bearer " + cred})
+
+
+t.ok(wait_until(lambda: status("/private", token)[0] == 403, 5),
+     "after SIGHUP a denied user's session token: 403", status("/private", token))
+for what, path, cred in [("the user's token on an auth=none route", "/open", token),
+                         ("a JWT by its sub", "/jwt", blocked_jwt),
+                         ("an unchecked API key by its id", "/echo/k", fake_key),
+                         ("a JWT by its SHA-256, on an auth=none route", "/open", hashed_jwt)]:
+    st, _, j, _ = status(path, cred)
+    want = 200 if what.startswith("the user's token") else 403
+    t.ok(st == want and (st == 200 or j["error"]["code"] == "credential_denied"),
+         f"denied credentials: {what}: {want}", (st, j))
+st, _, j, _ = status("/jwt", jwt(good_claims))
+t.ok(st == 200, "a credential not on the list still passes", (st, j))
+with open(os.path.join(d, "denied.txt"), "w") as f:
+    f.write("user:alice\n")
+gw.signal(signal.SIGHUP)
+time.sleep(1)
+t.ok(status("/private", token)[0] == 403 and "denied.txt:1" in gw.output(),
+     "a malformed list on reload is refused (file:line logged), the old one stays",
+     gw.output()[-1500:])
+with open(os.path.join(d, "denied.txt"), "w") as f:
+    f.write("")
+gw.signal(signal.SIGHUP)
+t.ok(wait_until(lambda: status("/private", token)[0] == 200, 5),
+     "an emptied list lets the user in again", status("/private", token))
 
 # Metrics on the control socket: answers per route, upstream times and errors per member.
 mc2 = UnixHTTPConnection(gw.sock, timeout=10)

@@ -60,7 +60,8 @@ def spec_keys(name):
                          "websocket_idle_timeout_seconds"]
         keys["auth"] = ["session_public_keys_file", "jwks_file", "jwt_issuers",
                         "jwt_audiences", "jwt_algorithms", "jwt_leeway_seconds",
-                        "api_key_verifier", "api_key_cache_seconds"]
+                        "api_key_verifier", "api_key_cache_seconds",
+                        "denied_credentials_file"]
     if name == "metad":
         keys["meta"] = ["node_id", "max_map_bytes", "commit_nice"]
         keys["auth"] = ["session_key_file", "session_ttl_seconds", "password_cost"]
