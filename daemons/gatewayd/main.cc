@@ -7,8 +7,9 @@
 // verified here. Every answer carries X-Request-Id and goes to the access log (front.hh);
 // SIGHUP swaps in new routes, pools, filters and keys without dropping requests in flight.
 // [tls] listen serves the same routes over HTTPS (tls_config.hh); SIGHUP re-reads the
-// certificate and key, and new handshakes present the renewed certificate.
-// Caching, health checks and WebSocket come with the rest of the gateway's issue.
+// certificate and key, and new handshakes present the renewed certificate. WebSocket
+// upgrades of websocket=on routes are spliced to their member (websocket_proxy.hh) and
+// outlive reloads.
 #include "daemon/runtime.hh"
 #include "front.hh"
 #include "http_client/error.hh"
@@ -25,6 +26,9 @@ using namespace strata;
 http::Router g_public;
 std::unique_ptr<gatewayd::Front> g_front;
 std::unique_ptr<gatewayd::ProxyMetrics> g_proxy_metrics;
+std::unique_ptr<gatewayd::WebSocketMetrics> g_websocket_metrics;
+// Upgraded connections live here, not in a generation: a reload keeps them open.
+std::unique_ptr<gatewayd::WebSocketHub> g_websockets;
 metrics::Counter* g_log_dropped = nullptr;
 std::size_t g_connections_per_member = 64; // restart-only: the value the daemon started with
 
@@ -68,7 +72,7 @@ void extend_schema(config::Schema& s) {
                   "[timeout_ms=N] [max_body=N] [auth=none|optional|required] [rate=N/s|m|h "
                   "[burst=N] [rate_key=ip|user|api_key|route]] [allow=CIDR,..] [deny=CIDR,..] "
                   "[require_headers=A,..] [forbid_headers=A,..] [headers=SET,..] [cors=NAME] "
-                  "[compress=on|off] [scopes=A,..]\"",
+                  "[compress=on|off] [scopes=A,..] [websocket=on|off]\"",
                   each_item(gatewayd::parse_route));
     s.string_list("proxy.header_rules", {}, true,
                   "header transforms: \"SET request|response add|set|remove|rename HEADER "
@@ -85,6 +89,11 @@ void extend_schema(config::Schema& s) {
                   each_item(gatewayd::parse_cidr));
     s.string_list("public.deny", {}, true, "CIDR blocks whose clients are refused (403)",
                   each_item(gatewayd::parse_cidr));
+    s.integer("proxy.websocket_max_connections", 1024, 1, 1000000, true,
+              "WebSocket connections (handshakes included) open through the gateway at most; "
+              "past it upgrades are answered 503");
+    s.integer("proxy.websocket_idle_timeout_seconds", 300, 1, 86400, true,
+              "an upgraded connection without a byte either way this long is closed");
     s.integer("proxy.connections_per_member", 64, 1, 4096, false,
               "kept-alive connections the gateway opens to each upstream member at most");
     s.string("auth.jwks_file", "", true,
@@ -171,16 +180,22 @@ std::unique_ptr<gatewayd::Front::Generation> generation(daemon::Runtime& rt,
     auto g = std::make_unique<gatewayd::Front::Generation>();
     g->proxy = std::make_unique<gatewayd::Proxy>(
         rt.loop(), proxy_config(cfg), std::move(verifier),
-        gatewayd::ProxyOptions{
-            .connections_per_member = g_connections_per_member,
-            .metrics = g_proxy_metrics.get(),
-            .denied = denied_credentials(cfg),
-            .jwt = jwt_verifier(cfg),
-            .api_key_verifier = cfg.string("auth.api_key_verifier"),
-            .api_key_cache = std::chrono::seconds(cfg.integer("auth.api_key_cache_seconds"))});
+        gatewayd::ProxyOptions{.connections_per_member = g_connections_per_member,
+                               .metrics = g_proxy_metrics.get(),
+                               .denied = denied_credentials(cfg),
+                               .jwt = jwt_verifier(cfg),
+                               .api_key_verifier = cfg.string("auth.api_key_verifier"),
+                               .api_key_cache =
+                                   std::chrono::seconds(cfg.integer("auth.api_key_cache_seconds")),
+                               .websockets = g_websockets.get()});
     g->filter = public_filter(cfg);
     g->web_root = cfg.string("public.web_root");
     return g;
+}
+
+gatewayd::WebSocketLimits websocket_limits(const config::Config& cfg) {
+    return {static_cast<std::size_t>(cfg.integer("proxy.websocket_max_connections")),
+            std::chrono::seconds(cfg.integer("proxy.websocket_idle_timeout_seconds"))};
 }
 
 // The same target is reopened (logrotate); another one replaces it.
@@ -203,6 +218,9 @@ void start(daemon::Runtime& rt) {
     g_log_dropped = &rt.metrics().counter(
         "strata_gateway_access_log_dropped_total",
         "Access log lines lost: the file's buffer was full or a write failed");
+    g_websocket_metrics = std::make_unique<gatewayd::WebSocketMetrics>(rt.metrics());
+    g_websockets = std::make_unique<gatewayd::WebSocketHub>(rt.loop(), g_websocket_metrics.get(),
+                                                            websocket_limits(cfg));
     g_front = std::make_unique<gatewayd::Front>(rt.loop());
     g_front->serve(generation(rt, cfg));
     apply_access_log(cfg);
@@ -220,13 +238,15 @@ void start(daemon::Runtime& rt) {
 void reload(daemon::Runtime& rt, const config::Config& next) {
     auto cert = gatewayd::tls_certificate(next); // unreadable or mismatched: rejected here
     auto g = generation(rt, next);
+    g_websockets->set_limits(websocket_limits(next));
     apply_access_log(next);
     g_front->serve(std::move(g));
     if (cert) gatewayd::use_tls_certificate(std::move(cert));
 }
 
 void stop(daemon::Runtime&) {
-    g_front.reset(); // its proxies' clients live on the loop
+    g_front.reset();      // its proxies' clients live on the loop
+    g_websockets.reset(); // closes upgraded connections and handshakes
 }
 
 } // namespace

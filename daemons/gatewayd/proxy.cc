@@ -280,12 +280,14 @@ struct Exchange {
     bool retry = false;                        // idempotent: may go to a second member
     std::optional<RateLimiter::Verdict> limit; // the route's rate limit, for the answer
     std::shared_ptr<AccessRecord> note;        // the access log's, when there is one
+    bool websocket = false;                    // a WebSocket handshake (websocket=on)
 };
 
 Proxy::Proxy(uv_loop_t* loop, ProxySpec proxy_spec, std::optional<auth::SessionVerifier> verifier,
              ProxyOptions options)
     : loop_(loop), table_({}), verifier_(std::move(verifier)), jwt_(std::move(options.jwt)),
-      denied_(options.denied && !options.denied->empty() ? options.denied : nullptr) {
+      denied_(options.denied && !options.denied->empty() ? options.denied : nullptr),
+      websockets_(options.websockets) {
     if (!options.api_key_verifier.empty())
         keys_ =
             std::make_unique<ApiKeyChecker>(loop, options.api_key_verifier, options.api_key_cache);
@@ -410,6 +412,11 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
         reply(std::move(r));
         return;
     }
+    const bool websocket = is_websocket_upgrade(req);
+    if (websocket && !route->websocket)
+        throw http::Error(400, "websocket_not_allowed",
+                          "this route does not take WebSocket connections");
+    if (websocket) check_websocket_handshake(req);
     for (const auto& h : route->require_headers)
         if (!req.headers.count(h))
             throw http::Error(400, "missing_header", "this route needs the " + h + " header");
@@ -425,6 +432,7 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
     x->retry = idempotent(req.method);
     x->pool = route_pool_[index];
     x->note = note;
+    x->websocket = websocket;
 
     // Identity: whatever the client claims in X-Strata-Caller is dropped (not_forwarded).
     Caller c;
@@ -571,6 +579,7 @@ void Proxy::send_route(http::Request& req, std::size_t index, std::shared_ptr<Ex
     up.headers.add("traceparent", next_traceparent(req.header("traceparent")));
     up.headers.add("X-Strata-Caller", c.header);
     up.body = std::move(req.body);
+    if (x->websocket) return send_websocket(std::move(x));
     send(std::move(x));
 }
 
@@ -642,6 +651,86 @@ void Proxy::start_exchange(const std::shared_ptr<Exchange>& x, std::size_t membe
         out.body = std::move(r.response.body);
         x->reply(std::move(out));
     });
+}
+
+// WebSocket handshakes go to the hub, not the member's AsyncClient: the connection becomes
+// a tunnel that outlives this Proxy (websocket_proxy.hh).
+void Proxy::send_websocket(std::shared_ptr<Exchange> x) {
+    auto refuse = [&](int status, std::string_view code, std::string_view message) {
+        auto r = http::Response::error(status, code, message);
+        r.headers.emplace("X-Request-Id", x->request_id);
+        if (x->limit) add_rate_headers(r.headers, *x->limit);
+        x->reply(std::move(r));
+    };
+    if (!websockets_) return refuse(503, "unavailable", "WebSocket proxying is not set up");
+    Pool::Member* m = x->pool->pick(x->tried);
+    if (!m) return refuse(502, "bad_gateway", "no upstream of the route answers");
+    const auto member = static_cast<std::size_t>(m - x->pool->members.data());
+    x->tried.push_back(member);
+    ++m->active;
+    const auto started = std::chrono::steady_clock::now();
+    std::weak_ptr<char> alive = alive_;
+    bool opened = false;
+    try {
+        opened = websockets_->open(m->target, x->up.path, x->up.headers,
+                                   x->up.timeout.value_or(std::chrono::milliseconds(30000)),
+                                   [this, alive, x, member, started](WebSocketOutcome o) {
+                                       if (alive.expired()) return; // this Proxy is gone
+                                       websocket_answered(x, member, started, std::move(o));
+                                   });
+    } catch (const std::exception& e) {
+        --m->active;
+        return refuse(502, "bad_gateway", std::string("cannot reach the upstream: ") + e.what());
+    }
+    if (!opened) {
+        --m->active;
+        refuse(503, "websocket_limit", "too many WebSocket connections are open: try again later");
+    }
+}
+
+void Proxy::websocket_answered(const std::shared_ptr<Exchange>& x, std::size_t member,
+                               std::chrono::steady_clock::time_point started, WebSocketOutcome o) {
+    Pool::Member* m = &x->pool->members[member];
+    --m->active;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (upstream_seconds_) upstream_seconds_->with({x->pool->name, m->target}).observe(seconds);
+    if (x->note) note_upstream(*x->note, x->pool->name, m->target, seconds);
+    using Kind = WebSocketOutcome::Kind;
+    if (o.kind == Kind::no_connection || o.kind == Kind::failed || o.kind == Kind::timeout) {
+        const char* kind = o.kind == Kind::no_connection ? "connect"
+                           : o.kind == Kind::timeout     ? "timeout"
+                                                         : "bad_response";
+        if (upstream_errors_) upstream_errors_->with({x->pool->name, m->target, kind}).inc();
+        if (o.kind == Kind::no_connection && x->tried.size() < 2 &&
+            x->tried.size() < x->pool->members.size())
+            return send_websocket(x);
+        http::Response e =
+            o.kind == Kind::timeout
+                ? http::Response::error(504, "gateway_timeout",
+                                        "the upstream did not answer in time")
+                : http::Response::error(502, "bad_gateway", "the upstream failed: " + o.message);
+        e.headers.emplace("X-Request-Id", x->request_id);
+        if (x->limit) add_rate_headers(e.headers, *x->limit);
+        x->reply(std::move(e));
+        return;
+    }
+    http::Response out;
+    out.status = o.status;
+    auto hop = connection_tokens(o.headers);
+    for (const auto& [k, v] : o.headers) {
+        if (not_forwarded.count(k) || hop.count(k) || replaced_downstream.count(k)) continue;
+        out.headers.emplace(k, v);
+    }
+    if (o.kind == Kind::upgraded) {
+        out.headers.emplace("Upgrade", "websocket"); // MHD adds Connection: Upgrade
+        out.upgrade = std::move(o.upgrade);
+    } else {
+        out.body = std::move(o.body);
+    }
+    out.headers.emplace("X-Request-Id", x->request_id);
+    if (x->limit) add_rate_headers(out.headers, *x->limit);
+    x->reply(std::move(out));
 }
 
 const Proxy::CachedSession& Proxy::verified_session(std::string_view token) {

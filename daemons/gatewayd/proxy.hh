@@ -45,6 +45,7 @@
 #include "metrics/metrics.hh"
 #include "proxy_config.hh"
 #include "rate_limit.hh"
+#include "websocket_proxy.hh"
 
 #include <chrono>
 #include <memory>
@@ -80,6 +81,9 @@ struct ProxyOptions {
     // on unverified. Answers are remembered api_key_cache (api_key_check.hh).
     std::string api_key_verifier;
     std::chrono::seconds api_key_cache{30};
+    // Where routes with websocket=on take their upgrades (websocket_proxy.hh); it outlives
+    // every Proxy. Null: such routes answer 503.
+    WebSocketHub* websockets = nullptr;
 };
 
 class Proxy {
@@ -102,6 +106,11 @@ public:
 
 private:
     void send(std::shared_ptr<struct Exchange> x);
+    // A WebSocket handshake of a websocket=on route, once the route let it through.
+    void send_websocket(std::shared_ptr<struct Exchange> x);
+    void websocket_answered(const std::shared_ptr<struct Exchange>& x, std::size_t member,
+                            std::chrono::steady_clock::time_point started,
+                            WebSocketOutcome outcome);
     void start_exchange(const std::shared_ptr<struct Exchange>& x, std::size_t member,
                         http_client::Request up, std::chrono::steady_clock::time_point started);
 
@@ -169,6 +178,9 @@ private:
     std::optional<auth::SessionVerifier> verifier_;
     std::optional<auth::JwtVerifier> jwt_;
     std::shared_ptr<const DeniedCredentials> denied_; // null: none
+    WebSocketHub* websockets_ = nullptr;
+    // Handshakes outlive a Proxy (daemon stop): their answers check this first.
+    std::shared_ptr<char> alive_ = std::make_shared<char>();
     // Last: destroyed first, its lookups in flight answered 503 while the rest still stands.
     std::unique_ptr<ApiKeyChecker> keys_;
 };

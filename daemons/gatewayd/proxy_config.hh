@@ -21,7 +21,10 @@
 // headers=SET,... (header_rules.hh), cors=NAME (cors.hh), compress=on|off (compression.hh;
 // default proxy.compress), scopes=A,B (the session token, JWT or API key must carry each:
 // 403 insufficient_scope; with [auth] api_key_verifier = "" API keys are refused there,
-// metad alone knowing their scopes).
+// metad alone knowing their scopes), websocket=on|off (default off: on lets WebSocket
+// handshakes, GET with Connection: Upgrade and Upgrade: websocket, through to the member
+// after every filter above; upgrades to other routes are answered 400
+// websocket_not_allowed; websocket_proxy.hh).
 // The request goes to the route with the longest matching prefix among those whose host
 // matches, a route with a host beating one without at the same length.
 #pragma once
@@ -79,6 +82,7 @@ struct RouteSpec {
     std::string cors;                     // cors=: a name in [proxy] cors; empty: none
     std::optional<bool> compress;         // compress=on|off; default: ProxySpec::compress
     std::vector<std::string> scopes;      // scopes=A,B: a verified identity must hold each
+    bool websocket = false;               // websocket=on: WebSocket upgrades pass
 };
 
 // Throws std::invalid_argument with a message naming the offending word.

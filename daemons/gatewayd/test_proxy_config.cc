@@ -122,6 +122,18 @@ Test(proxy_config, filter_options) {
     cr_assert(refusal("/x pool=a cors=").find("cors=") != std::string::npos);
 }
 
+Test(proxy_config, websocket_option) {
+    cr_assert_not(parse_route("/x pool=a").websocket);
+    cr_assert(parse_route("/x pool=a websocket=on").websocket);
+    cr_assert_not(parse_route("/x pool=a websocket=off").websocket);
+    try {
+        parse_route("/x pool=a websocket=yes");
+        cr_assert_fail("websocket=yes parsed");
+    } catch (const std::invalid_argument& e) {
+        cr_assert(std::string(e.what()).find("websocket is on or off") != std::string::npos);
+    }
+}
+
 Test(proxy_config, longest_prefix_then_host) {
     RouteTable t({parse_route("/ pool=root"), parse_route("/v1 pool=api"),
                   parse_route("/v1/blocks pool=blocks"),

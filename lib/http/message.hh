@@ -2,6 +2,8 @@
 //   {"error":{"code":"not_found","message":"..."}}
 #pragma once
 
+#include "http/upgrade.hh"
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -101,6 +103,9 @@ struct Response {
     // content server sends file pieces with sendfile(2), the general one reads them.
     std::vector<BodyPiece> pieces;
     bool has_pieces = false; // pieces is the body (it may be empty: a zero-length body)
+    // With status 101: after the head the connection is handed over (upgrade.hh; the general
+    // server only). Destroyed unused when the client leaves first.
+    UpgradeHandler upgrade;
 
     // Bytes of the body, whatever its form.
     std::uint64_t body_size() const;

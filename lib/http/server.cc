@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace strata::http {
@@ -222,6 +223,10 @@ struct Mailbox {
     std::vector<std::pair<std::shared_ptr<Pending>, Response>> replies;
 };
 
+// A connection handed over after a 101 (upgrade.hh), until its owner drops it or the
+// endpoint stops (revoke()).
+struct UpgradedConnection;
+
 struct Server::Endpoint {
     Server* server = nullptr;
     MHD_Daemon* mhd = nullptr;
@@ -237,6 +242,10 @@ struct Server::Endpoint {
     // Every open connection, for sweep(); a uv timer runs it once a second.
     std::unordered_set<ConnectionContext*> connections;
     uv_timer_t sweeper{};
+    // 101 answers queued, their handlers waiting for MHD to send the head; and the
+    // connections handed over, revoked when the endpoint closes (MHD would close them).
+    std::unordered_map<MHD_Connection*, UpgradeHandler> upgrades;
+    std::unordered_set<UpgradedConnection*> upgraded;
 
     // MHD_OPTION_NOTIFY_CONNECTION: makes and frees the connection's context.
     static void on_connection(void* cls, MHD_Connection* connection, void** socket_context,
@@ -244,6 +253,7 @@ struct Server::Endpoint {
         auto* self = static_cast<Endpoint*>(cls);
         auto** ctx = reinterpret_cast<ConnectionContext**>(socket_context);
         if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+            self->upgrades.erase(connection); // the client left before its 101 went out
             self->connections.erase(*ctx);
             delete *ctx;
             *ctx = nullptr;
@@ -520,7 +530,8 @@ struct Server::Endpoint {
     }
 
     MHD_Result finish(MHD_Connection* connection, Pending& pending, const Response& response) {
-        MHD_Result rc = send(connection, response);
+        MHD_Result rc =
+            response.upgrade ? send_upgrade(connection, response) : send(connection, response);
         if (server->observer_) {
             double seconds = std::chrono::duration<double>(Clock::now() - pending.started).count();
             bool bodyless = pending.request.method == "HEAD" || response.status == 304 ||
@@ -532,6 +543,10 @@ struct Server::Endpoint {
         }
         return rc;
     }
+
+    MHD_Result send_upgrade(MHD_Connection* connection, const Response& response);
+    static void on_upgraded(void* cls, MHD_Connection* connection, void*, const char* extra,
+                            size_t extra_size, MHD_socket sock, MHD_UpgradeResponseHandle* urh);
 
     static void on_completed(void*, MHD_Connection* connection, void** con_cls,
                              MHD_RequestTerminationCode) {
@@ -576,6 +591,7 @@ struct Server::Endpoint {
         uv_poll_stop(&poll);
         uv_timer_stop(&timer);
         uv_timer_stop(&sweeper);
+        revoke_upgraded();
         // MHD cannot stop with suspended connections: resume them, it then closes them all.
         for (MHD_Connection* c : suspended_connections())
             MHD_resume_connection(c);
@@ -593,7 +609,81 @@ struct Server::Endpoint {
         uv_close(reinterpret_cast<uv_handle_t*>(&wake), on_closed);
         uv_close(reinterpret_cast<uv_handle_t*>(&sweeper), on_closed);
     }
+    void revoke_upgraded();
 };
+
+struct UpgradedConnection : Upgraded {
+    Server::Endpoint* endpoint;
+    MHD_UpgradeResponseHandle* urh;
+    int sock;
+    std::string early;
+    std::function<void()> revoked;
+    bool open = true;
+
+    UpgradedConnection(Server::Endpoint* ep, MHD_UpgradeResponseHandle* h, int fd, std::string e)
+        : endpoint(ep), urh(h), sock(fd), early(std::move(e)) {
+        endpoint->upgraded.insert(this);
+    }
+    ~UpgradedConnection() override {
+        if (!open) return;
+        endpoint->upgraded.erase(this);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        // MHD closes the socket in its next run: soon, not from inside the owner's callback.
+        if (endpoint->mhd) uv_timer_start(&endpoint->timer, Server::Endpoint::on_timer, 0, 0);
+    }
+    int fd() const override { return sock; }
+    std::string take_early_bytes() override { return std::move(early); }
+    void on_revoked(std::function<void()> f) override { revoked = std::move(f); }
+    // The endpoint stops: MHD marks the socket closed (closing it later, in stop), then the
+    // owner stops watching it. `this` may be gone once the callback returns.
+    void revoke() {
+        open = false;
+        auto f = std::move(revoked);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        if (f) f();
+    }
+};
+
+MHD_Result Server::Endpoint::send_upgrade(MHD_Connection* connection, const Response& response) {
+    MHD_Response* r = MHD_create_response_for_upgrade(&Endpoint::on_upgraded, this);
+    if (!r) return MHD_NO;
+    for (const auto& [k, v] : response.headers)
+        MHD_add_response_header(r, k.c_str(), v.c_str());
+    MHD_Result rc = MHD_queue_response(connection, 101, r);
+    MHD_destroy_response(r);
+    if (rc == MHD_YES) upgrades[connection] = response.upgrade;
+    return rc;
+}
+
+void Server::Endpoint::on_upgraded(void* cls, MHD_Connection* connection, void*, const char* extra,
+                                   size_t extra_size, MHD_socket sock,
+                                   MHD_UpgradeResponseHandle* urh) {
+    auto* self = static_cast<Endpoint*>(cls);
+    auto it = self->upgrades.find(connection);
+    if (ConnectionContext* ctx = context_of(connection))
+        ctx->fd = -1; // no longer HTTP: sweep() must not cut it
+    if (it == self->upgrades.end()) {
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        return;
+    }
+    UpgradeHandler handler = std::move(it->second);
+    self->upgrades.erase(it);
+    auto up = std::make_unique<UpgradedConnection>(self, urh, sock,
+                                                   std::string(extra ? extra : "", extra_size));
+    try {
+        handler(std::move(up));
+    } catch (const std::exception&) {
+        // the handler's Upgraded, if it was not kept, closed the connection
+    }
+}
+
+void Server::Endpoint::revoke_upgraded() {
+    upgrades.clear();
+    std::vector<UpgradedConnection*> live(upgraded.begin(), upgraded.end());
+    upgraded.clear();
+    for (UpgradedConnection* u : live)
+        u->revoke();
+}
 
 Server::Server(uv_loop_t* loop, const Router& router, Limits limits)
     : loop_(loop), router_(router), limits_(limits) {}
@@ -622,8 +712,8 @@ void Server::start(int listen_fd, const std::string* tls_priorities) {
     // The options every listener has, then those of TLS (MHD_start_daemon is variadic).
     auto start_mhd = [&](unsigned flags, auto... more) {
         return MHD_start_daemon(
-            flags | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, nullptr, nullptr,
-            &Endpoint::on_request, ep.get(), MHD_OPTION_LISTEN_SOCKET, listen_fd,
+            flags | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE, 0, nullptr,
+            nullptr, &Endpoint::on_request, ep.get(), MHD_OPTION_LISTEN_SOCKET, listen_fd,
             MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(limits_.connection_limit),
             MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(limits_.idle_timeout_seconds),
             MHD_OPTION_CONNECTION_MEMORY_LIMIT,

@@ -113,6 +113,18 @@ struct Fixture {
         router.add_async("GET", "/refused", [](http::Request&, http::Reply) {
             throw http::Error(409, "conflict", "refused at once");
         });
+        // A protocol switch: the handler gets the socket after the 101, says what the client
+        // sent beyond the head, and drops it (the server closes the connection).
+        router.get("/switch", [](http::Request&) {
+            http::Response r;
+            r.status = 101;
+            r.headers.emplace("Upgrade", "test-proto");
+            r.upgrade = [](std::unique_ptr<http::Upgraded> u) {
+                std::string out = "early:" + u->take_early_bytes() + ";";
+                (void)::send(u->fd(), out.data(), out.size(), MSG_NOSIGNAL);
+            };
+            return r;
+        });
         router.get("/reader", [](http::Request&) {
             http::Response r;
             r.reader = std::make_shared<PatternReader>();
@@ -224,6 +236,21 @@ bool starts(const std::string& s, const std::string& prefix) {
 } // namespace
 
 TestSuite(http_server, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(http_server, upgrade_hands_over_the_connection) {
+    int fd = connect_unix();
+    send_all(fd, "GET /switch HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                 "Upgrade: test-proto\r\n\r\nXY");
+    std::string got;
+    char tmp[4096];
+    for (ssize_t n; (n = recv(fd, tmp, sizeof tmp, 0)) > 0;)
+        got.append(tmp, static_cast<size_t>(n));
+    close(fd);
+    cr_assert(starts(got, "HTTP/1.1 101 "), "%s", got.c_str());
+    cr_assert(got.find("Upgrade: test-proto\r\n") != std::string::npos, "%s", got.c_str());
+    auto body = got.substr(got.find("\r\n\r\n") + 4);
+    cr_assert_eq(body, "early:XY;", "the early bytes, then the close: %s", got.c_str());
+}
 
 Test(http_server, simple_get) {
     auto r = exchange("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");

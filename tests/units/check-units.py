@@ -57,7 +57,8 @@ def spec_keys(name):
         keys["public"] = ["listen", "web_root", "allow", "deny"]
         keys["tls"] = ["listen", "certificate_file", "key_file", "min_version", "priorities"]
         keys["proxy"] = ["pools", "routes", "connections_per_member", "header_rules", "cors",
-                         "compress"]
+                         "compress", "websocket_max_connections",
+                         "websocket_idle_timeout_seconds"]
         keys["auth"] = ["session_public_keys_file", "jwks_file", "jwt_issuers",
                         "jwt_audiences", "jwt_algorithms", "jwt_leeway_seconds",
                         "api_key_verifier", "api_key_cache_seconds",
