@@ -6,7 +6,8 @@
 // static files and /healthz for everything no route takes; session tokens and JWTs are
 // verified here. Every answer carries X-Request-Id and goes to the access log (front.hh);
 // SIGHUP swaps in new routes, pools, filters and keys without dropping requests in flight.
-// TLS, caching, health checks and WebSocket come with the rest of the gateway's issue.
+// Routes with cache=on keep GET answers by HTTP's caching rules (cache_layer.hh). TLS, health
+// checks and WebSocket come with the rest of the gateway's issue.
 #include "daemon/runtime.hh"
 #include "front.hh"
 #include "http_client/error.hh"
@@ -64,7 +65,7 @@ void extend_schema(config::Schema& s) {
                   "[timeout_ms=N] [max_body=N] [auth=none|optional|required] [rate=N/s|m|h "
                   "[burst=N] [rate_key=ip|user|api_key|route]] [allow=CIDR,..] [deny=CIDR,..] "
                   "[require_headers=A,..] [forbid_headers=A,..] [headers=SET,..] [cors=NAME] "
-                  "[compress=on|off] [scopes=A,..]\"",
+                  "[compress=on|off] [scopes=A,..] [cache=on|off]\"",
                   each_item(gatewayd::parse_route));
     s.string_list("proxy.header_rules", {}, true,
                   "header transforms: \"SET request|response add|set|remove|rename HEADER "
@@ -81,6 +82,11 @@ void extend_schema(config::Schema& s) {
                   each_item(gatewayd::parse_cidr));
     s.string_list("public.deny", {}, true, "CIDR blocks whose clients are refused (403)",
                   each_item(gatewayd::parse_cidr));
+    s.integer("cache.max_bytes", 67108864, 0, std::int64_t{1} << 40, true,
+              "bytes the response cache of routes with cache=on holds at most (answers, "
+              "headers, keys); a reload starts it empty");
+    s.integer("cache.max_object_bytes", 1048576, 0, std::int64_t{1} << 36, true,
+              "answers with a larger body are passed through, not stored");
     s.integer("proxy.connections_per_member", 64, 1, 4096, false,
               "kept-alive connections the gateway opens to each upstream member at most");
     s.string("auth.jwks_file", "", true,
@@ -173,7 +179,10 @@ std::unique_ptr<gatewayd::Front::Generation> generation(daemon::Runtime& rt,
             .denied = denied_credentials(cfg),
             .jwt = jwt_verifier(cfg),
             .api_key_verifier = cfg.string("auth.api_key_verifier"),
-            .api_key_cache = std::chrono::seconds(cfg.integer("auth.api_key_cache_seconds"))});
+            .api_key_cache = std::chrono::seconds(cfg.integer("auth.api_key_cache_seconds")),
+            .cache_max_bytes = static_cast<std::size_t>(cfg.integer("cache.max_bytes")),
+            .cache_max_object_bytes =
+                static_cast<std::size_t>(cfg.integer("cache.max_object_bytes"))});
     g->filter = public_filter(cfg);
     g->web_root = cfg.string("public.web_root");
     return g;

@@ -39,6 +39,7 @@
 #include "api_key_check.hh"
 #include "auth/jwt.hh"
 #include "auth/session_token.hh"
+#include "cache_layer.hh"
 #include "denied_credentials.hh"
 #include "http/router.hh"
 #include "http_client/message.hh"
@@ -62,6 +63,7 @@ struct ProxyMetrics {
     metrics::Family<metrics::Counter>* requests;
     metrics::Family<metrics::Histogram>* upstream_seconds;
     metrics::Family<metrics::Counter>* upstream_errors;
+    CacheMetrics cache; // strata_gateway_cache_requests_total, strata_gateway_cache_bytes
 };
 
 struct ProxyOptions {
@@ -71,6 +73,9 @@ struct ProxyOptions {
     //     gateway's own (401, 405, 413, 429, 502, 504) included; route is [HOST]PREFIX
     //   strata_gateway_upstream_duration_seconds{pool,member}   each upstream exchange
     //   strata_gateway_upstream_errors_total{pool,member,kind}  exchanges that got no answer
+    //   strata_gateway_cache_requests_total{route,result}   cached routes' GET and HEAD:
+    //     hit, miss, stale, revalidated, bypass (cache_layer.hh)
+    //   strata_gateway_cache_bytes   what the response caches hold
     const ProxyMetrics* metrics = nullptr;
     // Credentials refused whatever their validity ([auth] denied_credentials_file).
     std::shared_ptr<const DeniedCredentials> denied;
@@ -80,6 +85,11 @@ struct ProxyOptions {
     // on unverified. Answers are remembered api_key_cache (api_key_check.hh).
     std::string api_key_verifier;
     std::chrono::seconds api_key_cache{30};
+    // The response cache of the routes with cache=on ([cache] max_bytes, max_object_bytes).
+    // Each Proxy has its own: a reload starts empty (routes and pools may have changed what
+    // a key means); the bytes gauge adds up the caches still alive.
+    std::size_t cache_max_bytes = std::size_t{64} << 20;
+    std::size_t cache_max_object_bytes = std::size_t{1} << 20;
 };
 
 class Proxy {
@@ -144,6 +154,8 @@ private:
     // handle_route's rest once the caller is known: scopes, rate limit, the upstream request.
     void send_route(http::Request& request, std::size_t index, std::shared_ptr<struct Exchange> x,
                     const Caller& caller);
+    void send_cached(const http::Request& request, std::size_t index,
+                     std::shared_ptr<struct Exchange> x, const Caller& caller, bool authorization);
     void check_api_key(std::string token, http::Request& request, std::size_t index,
                        std::shared_ptr<struct Exchange> x);
 
@@ -169,6 +181,8 @@ private:
     std::optional<auth::SessionVerifier> verifier_;
     std::optional<auth::JwtVerifier> jwt_;
     std::shared_ptr<const DeniedCredentials> denied_; // null: none
+    // Destroyed before the pools: its waiting requests answered while the rest still stands.
+    std::unique_ptr<CacheLayer> cache_; // null: no route has cache=on
     // Last: destroyed first, its lookups in flight answered 503 while the rest still stands.
     std::unique_ptr<ApiKeyChecker> keys_;
 };

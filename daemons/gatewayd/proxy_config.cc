@@ -256,6 +256,9 @@ RouteSpec parse_route(std::string_view text) {
         } else if (key == "compress") {
             if (v != "on" && v != "off") bad("compress is on or off", word);
             r.compress = v == "on";
+        } else if (key == "cache") {
+            if (v != "on" && v != "off") bad("cache is on or off", word);
+            r.cache = v == "on";
         } else {
             bad("unknown route option", word);
         }

@@ -21,7 +21,8 @@
 // headers=SET,... (header_rules.hh), cors=NAME (cors.hh), compress=on|off (compression.hh;
 // default proxy.compress), scopes=A,B (the session token, JWT or API key must carry each:
 // 403 insufficient_scope; with [auth] api_key_verifier = "" API keys are refused there,
-// metad alone knowing their scopes).
+// metad alone knowing their scopes), cache=on|off (GET answers cached by RFC 9111's rules,
+// cache_layer.hh; default off).
 // The request goes to the route with the longest matching prefix among those whose host
 // matches, a route with a host beating one without at the same length.
 #pragma once
@@ -79,6 +80,7 @@ struct RouteSpec {
     std::string cors;                     // cors=: a name in [proxy] cors; empty: none
     std::optional<bool> compress;         // compress=on|off; default: ProxySpec::compress
     std::vector<std::string> scopes;      // scopes=A,B: a verified identity must hold each
+    bool cache = false;                   // cache=on|off: answers cached (cache_layer.hh)
 };
 
 // Throws std::invalid_argument with a message naming the offending word.
