@@ -5,6 +5,9 @@ stored or shared (no-store, private, Set-Cookie, answers to Authorization), over
 passed through, concurrent misses coalesced into one upstream request, invalidation by POST,
 the client's own Cache-Control, metrics, and a reload starting with an empty cache."""
 
+import base64
+import hashlib
+import hmac
 import http.client
 import http.server
 import json
@@ -50,7 +53,8 @@ class Upstream(http.server.BaseHTTPRequestHandler):
               "/c/auth": "max-age=60", "/c/authpublic": "public, max-age=60",
               "/c/big": "max-age=60", "/c/slow": "max-age=60", "/c/inval": "max-age=60",
               "/c/query": "max-age=60", "/c/star": "max-age=60", "/plain/x": "max-age=60",
-              "/c/lm": "max-age=0"}.get(path)
+              "/c/lm": "max-age=0", "/c/me": "max-age=60",
+              "/c/mepublic": "public, max-age=60"}.get(path)
         if cc:
             headers["Cache-Control"] = cc
         if path == "/c/etag":
@@ -77,13 +81,16 @@ class Upstream(http.server.BaseHTTPRequestHandler):
                 return
         if path == "/c/vary":
             headers["Vary"] = "Accept-Language"
+        if path == "/c/mepublic":
+            headers["Vary"] = "X-Strata-Caller"
         if path == "/c/star":
             headers["Vary"] = "*"
         if path == "/c/cookie":
             headers["Set-Cookie"] = "sid=%d" % count
         body = {"path": self.path, "n": count, "method": self.command,
                 "lang": self.headers.get("Accept-Language"),
-                "authorization": self.headers.get("Authorization")}
+                "authorization": self.headers.get("Authorization"),
+                "caller": self.headers.get("X-Strata-Caller")}
         if path == "/c/big":
             body["pad"] = "x" * 4000
         out = json.dumps(body).encode()
@@ -108,6 +115,25 @@ up_target = f"http://127.0.0.1:{up.server_address[1]}"
 
 port = free_port()
 
+# JWTs verified at the gateway: the identity goes upstream in X-Strata-Caller.
+jwt_secret = os.urandom(32)
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+with open(os.path.join(d, "jwks.json"), "w") as f:
+    json.dump({"keys": [{"kty": "oct", "kid": "k1", "alg": "HS256", "k": b64u(jwt_secret)}]}, f)
+
+
+def jwt(sub):
+    head = b64u(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
+    body = b64u(json.dumps({"sub": sub, "exp": int(time.time()) + 600}).encode())
+    sig = hmac.new(jwt_secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64u(sig)}"
+
+
 
 def config(max_object):
     pools = [f"up {up_target}"]
@@ -115,7 +141,8 @@ def config(max_object):
     return (f'[public]\nlisten = ["127.0.0.1:{port}"]\nweb_root = "{d}"\n'
             f'[proxy]\npools = {json.dumps(pools)}\nroutes = {json.dumps(routes)}\n'
             f'[cache]\nmax_bytes = 1048576\nmax_object_bytes = {max_object}\n'
-            '[auth]\napi_key_verifier = ""\n')
+            '[auth]\napi_key_verifier = ""\n'
+            f'jwks_file = "{d}/jwks.json"\n')
 
 
 conf = write_config(os.path.join(d, "gatewayd.conf"), "gatewayd", rundir, d, config(1024))
@@ -254,6 +281,32 @@ call("GET", "/c/authpublic", alice)
 _, h, j = call("GET", "/c/authpublic")
 t.ok(h.get("x-cache") == "HIT" and n("/c/authpublic") == 1,
      "an answer to Authorization that says public is stored", (h, j))
+
+# Verified identities: the answer to one caller is never served to another, unless it says
+# public; Vary: X-Strata-Caller keeps a public answer per caller.
+ja = {"Authorization": "Bearer " + jwt("alice")}
+jb = {"Authorization": "Bearer " + jwt("bob")}
+_, _, me_a = call("GET", "/c/me", ja)
+_, h, me_b = call("GET", "/c/me", jb)
+_, h2, me_a2 = call("GET", "/c/me", ja)
+t.ok("sub=alice" in me_a["caller"] and "sub=bob" in me_b["caller"] and
+     "sub=alice" in me_a2["caller"] and n("/c/me") == 3 and h.get("x-cache") == "MISS" and
+     me_a["authorization"] is None,
+     "answers to verified callers without public are not stored", (me_a, me_b, me_a2))
+_, h, anon = call("GET", "/c/me")
+t.ok(anon["caller"] == "anonymous" and h.get("x-cache") == "MISS" and n("/c/me") == 4,
+     "nor served to anonymous callers", (h, anon))
+call("GET", "/c/mepublic", ja)
+_, ha, pa = call("GET", "/c/mepublic", ja)
+_, hb, pb = call("GET", "/c/mepublic", jb)
+_, hb2, pb2 = call("GET", "/c/mepublic", jb)
+_, hn, pn = call("GET", "/c/mepublic")
+t.ok(ha.get("x-cache") == "HIT" and "sub=alice" in pa["caller"] and
+     hb.get("x-cache") == "MISS" and "sub=bob" in pb["caller"] and
+     hb2.get("x-cache") == "HIT" and pb2 == pb and
+     hn.get("x-cache") == "MISS" and pn["caller"] == "anonymous" and n("/c/mepublic") == 3,
+     "public with Vary: X-Strata-Caller: one stored answer per verified caller",
+     (ha, pa, hb, pb, hn, pn))
 
 # Bodies over max_object_bytes are passed through, never stored.
 _, h1, j1 = call("GET", "/c/big")
