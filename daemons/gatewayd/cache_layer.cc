@@ -308,7 +308,9 @@ struct CacheLayer::Impl : std::enable_shared_from_this<CacheLayer::Impl> {
             auto view = vary_view(*r);
             for (const auto& n : vary_names(a.headers))
                 e->vary.emplace_back(n, view(n));
-            if (e->lifetime_ms > 0 || !e->etag.empty() || !e->last_modified.empty())
+            // Worth keeping when it can be served fresh or revalidated.
+            if ((e->lifetime_ms > 0 && !e->no_cache) || !e->etag.empty() ||
+                !e->last_modified.empty())
                 store.store(r->key, std::move(e), view);
         }
         count(*r, x_cache == std::string_view("STALE") ? "stale" : "miss");
