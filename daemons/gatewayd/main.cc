@@ -10,6 +10,7 @@
 // certificate and key, and new handshakes present the renewed certificate. WebSocket
 // upgrades of websocket=on routes are spliced to their member (websocket_proxy.hh) and
 // outlive reloads.
+// Routes with cache=on keep GET answers by HTTP's caching rules (cache_layer.hh).
 #include "daemon/runtime.hh"
 #include "front.hh"
 #include "http_client/error.hh"
@@ -72,7 +73,7 @@ void extend_schema(config::Schema& s) {
                   "[timeout_ms=N] [max_body=N] [auth=none|optional|required] [rate=N/s|m|h "
                   "[burst=N] [rate_key=ip|user|api_key|route]] [allow=CIDR,..] [deny=CIDR,..] "
                   "[require_headers=A,..] [forbid_headers=A,..] [headers=SET,..] [cors=NAME] "
-                  "[compress=on|off] [scopes=A,..] [websocket=on|off]\"",
+                  "[compress=on|off] [scopes=A,..] [websocket=on|off] [cache=on|off]\"",
                   each_item(gatewayd::parse_route));
     s.string_list("proxy.header_rules", {}, true,
                   "header transforms: \"SET request|response add|set|remove|rename HEADER "
@@ -94,6 +95,11 @@ void extend_schema(config::Schema& s) {
               "past it upgrades are answered 503");
     s.integer("proxy.websocket_idle_timeout_seconds", 300, 1, 86400, true,
               "an upgraded connection without a byte either way this long is closed");
+    s.integer("cache.max_bytes", 67108864, 0, std::int64_t{1} << 40, true,
+              "bytes the response cache of routes with cache=on holds at most (answers, "
+              "headers, keys); a reload starts it empty");
+    s.integer("cache.max_object_bytes", 1048576, 0, std::int64_t{1} << 36, true,
+              "answers with a larger body are passed through, not stored");
     s.integer("proxy.connections_per_member", 64, 1, 4096, false,
               "kept-alive connections the gateway opens to each upstream member at most");
     s.string("auth.jwks_file", "", true,
@@ -180,14 +186,17 @@ std::unique_ptr<gatewayd::Front::Generation> generation(daemon::Runtime& rt,
     auto g = std::make_unique<gatewayd::Front::Generation>();
     g->proxy = std::make_unique<gatewayd::Proxy>(
         rt.loop(), proxy_config(cfg), std::move(verifier),
-        gatewayd::ProxyOptions{.connections_per_member = g_connections_per_member,
-                               .metrics = g_proxy_metrics.get(),
-                               .denied = denied_credentials(cfg),
-                               .jwt = jwt_verifier(cfg),
-                               .api_key_verifier = cfg.string("auth.api_key_verifier"),
-                               .api_key_cache =
-                                   std::chrono::seconds(cfg.integer("auth.api_key_cache_seconds")),
-                               .websockets = g_websockets.get()});
+        gatewayd::ProxyOptions{
+            .connections_per_member = g_connections_per_member,
+            .metrics = g_proxy_metrics.get(),
+            .denied = denied_credentials(cfg),
+            .jwt = jwt_verifier(cfg),
+            .api_key_verifier = cfg.string("auth.api_key_verifier"),
+            .api_key_cache = std::chrono::seconds(cfg.integer("auth.api_key_cache_seconds")),
+            .cache_max_bytes = static_cast<std::size_t>(cfg.integer("cache.max_bytes")),
+            .cache_max_object_bytes =
+                static_cast<std::size_t>(cfg.integer("cache.max_object_bytes")),
+            .websockets = g_websockets.get()});
     g->filter = public_filter(cfg);
     g->web_root = cfg.string("public.web_root");
     return g;

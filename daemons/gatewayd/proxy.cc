@@ -4,6 +4,7 @@
 #include "compression.hh"
 #include "http_client/async_client.hh"
 #include "request_id.hh"
+#include "text.hh"
 
 #include <algorithm>
 #include <charconv>
@@ -217,8 +218,13 @@ ProxyMetrics::ProxyMetrics(metrics::Registry& registry)
           "Time of each exchange with an upstream member, answered or not", {"pool", "member"})),
       upstream_errors(&registry.counter_family(
           "strata_gateway_upstream_errors_total",
-          "Upstream exchanges that got no answer, by member and why", {"pool", "member", "kind"})) {
-}
+          "Upstream exchanges that got no answer, by member and why", {"pool", "member", "kind"})),
+      cache{&registry.counter_family(
+                "strata_gateway_cache_requests_total",
+                "GET and HEAD requests of cached routes, by route and what the cache did",
+                {"route", "result"}),
+            &registry.gauge("strata_gateway_cache_bytes",
+                            "Bytes held by the response cache (answers, headers, keys)")} {}
 
 struct Proxy::Pool {
     struct Member {
@@ -332,6 +338,10 @@ Proxy::Proxy(uv_loop_t* loop, ProxySpec proxy_spec, std::optional<auth::SessionV
         if (!r.cors.empty()) shape.cors = &cors_.at(r.cors);
         shape.compress = r.compress.value_or(proxy_spec.compress);
         route_shape_.push_back(std::move(shape));
+        if (r.cache && !cache_)
+            cache_ = std::make_unique<CacheLayer>(
+                options.cache_max_bytes, options.cache_max_object_bytes,
+                options.metrics ? options.metrics->cache : CacheMetrics{});
     }
 }
 
@@ -580,7 +590,49 @@ void Proxy::send_route(http::Request& req, std::size_t index, std::shared_ptr<Ex
     up.headers.add("X-Strata-Caller", c.header);
     up.body = std::move(req.body);
     if (x->websocket) return send_websocket(std::move(x));
+    if (route->cache && cache_) {
+        send_cached(req, index, std::move(x), c, authz.has_value());
+        return;
+    }
     send(std::move(x));
+}
+
+// The cache answers, or sends the request up (changed as it says) with its answer going
+// through it.
+void Proxy::send_cached(const http::Request& req, std::size_t index, std::shared_ptr<Exchange> x,
+                        const Caller& c, bool authorization) {
+    auto r = std::make_shared<CacheRequest>();
+    r->method = req.method;
+    r->key.host = text::lower(req.header("Host").value_or(""));
+    std::string target = origin_form(req.path, req);
+    auto mark = target.find('?');
+    r->key.path = target.substr(0, mark);
+    if (mark != std::string::npos) r->key.query = target.substr(mark + 1);
+    r->headers = req.headers;
+    r->caller = c.header;
+    r->credentials = authorization || req.headers.count("Cookie") || c.header != "anonymous";
+    r->route = route_label_[index];
+    r->own.emplace("X-Request-Id", x->request_id);
+    if (x->limit) add_rate_headers(r->own, *x->limit);
+    http::Reply reply = x->reply;
+    cache_->handle(std::move(r), std::move(reply),
+                   [this, x = std::move(x)](const Conditional& cond, http::Reply answer) {
+                       if (cond.strip || !cond.if_none_match.empty() ||
+                           !cond.if_modified_since.empty()) {
+                           http_client::Headers h;
+                           for (const auto& [k, v] : x->up.headers)
+                               if (!cond.strip || (strcasecmp(k.c_str(), "if-none-match") != 0 &&
+                                                   strcasecmp(k.c_str(), "if-modified-since") != 0))
+                                   h.add(k, v);
+                           if (!cond.if_none_match.empty())
+                               h.add("If-None-Match", cond.if_none_match);
+                           if (!cond.if_modified_since.empty())
+                               h.add("If-Modified-Since", cond.if_modified_since);
+                           x->up.headers = std::move(h);
+                       }
+                       x->reply = std::move(answer);
+                       send(x);
+                   });
 }
 
 void Proxy::send(std::shared_ptr<Exchange> x) {

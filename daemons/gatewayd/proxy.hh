@@ -39,6 +39,7 @@
 #include "api_key_check.hh"
 #include "auth/jwt.hh"
 #include "auth/session_token.hh"
+#include "cache_layer.hh"
 #include "denied_credentials.hh"
 #include "http/router.hh"
 #include "http_client/message.hh"
@@ -63,6 +64,7 @@ struct ProxyMetrics {
     metrics::Family<metrics::Counter>* requests;
     metrics::Family<metrics::Histogram>* upstream_seconds;
     metrics::Family<metrics::Counter>* upstream_errors;
+    CacheMetrics cache; // strata_gateway_cache_requests_total, strata_gateway_cache_bytes
 };
 
 struct ProxyOptions {
@@ -72,6 +74,9 @@ struct ProxyOptions {
     //     gateway's own (401, 405, 413, 429, 502, 504) included; route is [HOST]PREFIX
     //   strata_gateway_upstream_duration_seconds{pool,member}   each upstream exchange
     //   strata_gateway_upstream_errors_total{pool,member,kind}  exchanges that got no answer
+    //   strata_gateway_cache_requests_total{route,result}   cached routes' GET and HEAD:
+    //     hit, miss, stale, revalidated, bypass (cache_layer.hh)
+    //   strata_gateway_cache_bytes   what the response caches hold
     const ProxyMetrics* metrics = nullptr;
     // Credentials refused whatever their validity ([auth] denied_credentials_file).
     std::shared_ptr<const DeniedCredentials> denied;
@@ -84,6 +89,11 @@ struct ProxyOptions {
     // Where routes with websocket=on take their upgrades (websocket_proxy.hh); it outlives
     // every Proxy. Null: such routes answer 503.
     WebSocketHub* websockets = nullptr;
+    // The response cache of the routes with cache=on ([cache] max_bytes, max_object_bytes).
+    // Each Proxy has its own: a reload starts empty (routes and pools may have changed what
+    // a key means); the bytes gauge adds up the caches still alive.
+    std::size_t cache_max_bytes = std::size_t{64} << 20;
+    std::size_t cache_max_object_bytes = std::size_t{1} << 20;
 };
 
 class Proxy {
@@ -153,6 +163,8 @@ private:
     // handle_route's rest once the caller is known: scopes, rate limit, the upstream request.
     void send_route(http::Request& request, std::size_t index, std::shared_ptr<struct Exchange> x,
                     const Caller& caller);
+    void send_cached(const http::Request& request, std::size_t index,
+                     std::shared_ptr<struct Exchange> x, const Caller& caller, bool authorization);
     void check_api_key(std::string token, http::Request& request, std::size_t index,
                        std::shared_ptr<struct Exchange> x);
 
@@ -181,6 +193,8 @@ private:
     WebSocketHub* websockets_ = nullptr;
     // Handshakes outlive a Proxy (daemon stop): their answers check this first.
     std::shared_ptr<char> alive_ = std::make_shared<char>();
+    // Destroyed before the pools: its waiting requests answered while the rest still stands.
+    std::unique_ptr<CacheLayer> cache_; // null: no route has cache=on
     // Last: destroyed first, its lookups in flight answered 503 while the rest still stands.
     std::unique_ptr<ApiKeyChecker> keys_;
 };

@@ -259,6 +259,9 @@ RouteSpec parse_route(std::string_view text) {
         } else if (key == "websocket") {
             if (v != "on" && v != "off") bad("websocket is on or off", word);
             r.websocket = v == "on";
+        } else if (key == "cache") {
+            if (v != "on" && v != "off") bad("cache is on or off", word);
+            r.cache = v == "on";
         } else {
             bad("unknown route option", word);
         }

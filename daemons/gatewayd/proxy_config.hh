@@ -24,7 +24,8 @@
 // metad alone knowing their scopes), websocket=on|off (default off: on lets WebSocket
 // handshakes, GET with Connection: Upgrade and Upgrade: websocket, through to the member
 // after every filter above; upgrades to other routes are answered 400
-// websocket_not_allowed; websocket_proxy.hh).
+// websocket_not_allowed; websocket_proxy.hh), cache=on|off (GET answers cached by RFC 9111's rules,
+// cache_layer.hh; default off).
 // The request goes to the route with the longest matching prefix among those whose host
 // matches, a route with a host beating one without at the same length.
 #pragma once
@@ -83,6 +84,7 @@ struct RouteSpec {
     std::optional<bool> compress;         // compress=on|off; default: ProxySpec::compress
     std::vector<std::string> scopes;      // scopes=A,B: a verified identity must hold each
     bool websocket = false;               // websocket=on: WebSocket upgrades pass
+    bool cache = false;                   // cache=on|off: answers cached (cache_layer.hh)
 };
 
 // Throws std::invalid_argument with a message naming the offending word.

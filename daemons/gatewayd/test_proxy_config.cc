@@ -120,6 +120,11 @@ Test(proxy_config, filter_options) {
     cr_assert(refusal("/x pool=a require_headers=X:Y").find("names") != std::string::npos);
     cr_assert(refusal("/x pool=a compress=yes").find("on or off") != std::string::npos);
     cr_assert(refusal("/x pool=a cors=").find("cors=") != std::string::npos);
+    cr_assert_not(r.cache); // off unless asked
+    cr_assert(parse_route("/x pool=a cache=on").cache);
+    cr_assert_not(parse_route("/x pool=a cache=off").cache);
+    cr_assert(refusal("/x pool=a cache=yes").find("cache is on or off") != std::string::npos);
+    cr_assert(refusal("/x pool=a cache=on cache=off").find("twice") != std::string::npos);
 }
 
 Test(proxy_config, websocket_option) {

@@ -63,6 +63,7 @@ def spec_keys(name):
                         "jwt_audiences", "jwt_algorithms", "jwt_leeway_seconds",
                         "api_key_verifier", "api_key_cache_seconds",
                         "denied_credentials_file"]
+        keys["cache"] = ["max_bytes", "max_object_bytes"]
     if name == "metad":
         keys["meta"] = ["node_id", "max_map_bytes", "commit_nice"]
         keys["auth"] = ["session_key_file", "session_ttl_seconds", "password_cost"]
