@@ -156,11 +156,13 @@ PoolSpec parse_pool(std::string_view text) {
                 bad("hash is uri, header:NAME or cookie:NAME", word);
             }
         } else if (key == "health") {
+            // A request-target as it goes on the wire: RFC 3986 path and query characters.
             if (v.empty() || v.front() != '/' || v.size() > 1024 ||
                 !std::all_of(v.begin(), v.end(), [](char c) {
-                    return static_cast<unsigned char>(c) > 0x20 && c != 0x7f && c != '#';
+                    return token_char(c) || std::string_view("._~!$&'()*+,;=:@/?%").find(c) !=
+                                                std::string_view::npos;
                 }))
-                bad("health wants a path (/PATH, printable, no spaces)", word);
+                bad("health wants a path (/PATH, URL characters only)", word);
             p.health.path = v;
         } else if (key == "health_interval_ms") {
             p.health.interval_ms = static_cast<std::uint32_t>(num(10, 3'600'000));

@@ -326,13 +326,28 @@ Test(pool_options, parsed_and_refused) {
               !d.retry.on_5xx && d.retry.budget_percent == 20 && d.retry.min_per_second == 3);
     cr_assert(parse_pool("c unix:/a hash=cookie:sid").hash.kind == HashKey::Kind::cookie);
     cr_assert(parse_pool("i unix:/a balance=ip_hash").balance == Balance::ip_hash);
-    for (const char* bad :
-         {"p unix:/a balance=hash", "p unix:/a balance=ip_hash hash=uri", "p unix:/a hash=url",
-          "p unix:/a hash=header:", "p unix:/a hash=header:a:b", "p unix:/a hash=uri:x",
-          "p unix:/a health=healthz", "p unix:/a health=/a#b", "p unix:/a rise=2",
-          "p unix:/a health=/h fall=0", "p unix:/a health=/h health_interval_ms=1",
-          "p unix:/a retries=6", "p unix:/a retry_5xx=yes", "p unix:/a retry_budget=101",
-          "p unix:/a eject_ms=1000 eject_max_ms=999", "p unix:/a eject_max_percent=-1",
-          "p unix:/a retries=1 retries=2", "p unix:/a nonsense=1", "p unix:/a =1"})
+    cr_assert(parse_pool("h unix:/a health=/status?full=1&x=%20").health.path ==
+              "/status?full=1&x=%20");
+    for (const char* bad : {"p unix:/a balance=hash",
+                            "p unix:/a balance=ip_hash hash=uri",
+                            "p unix:/a hash=url",
+                            "p unix:/a hash=header:",
+                            "p unix:/a hash=header:a:b",
+                            "p unix:/a hash=uri:x",
+                            "p unix:/a health=healthz",
+                            "p unix:/a health=/a#b",
+                            "p unix:/a health=/a\"b",
+                            "p unix:/a health=/\x01",
+                            "p unix:/a rise=2",
+                            "p unix:/a health=/h fall=0",
+                            "p unix:/a health=/h health_interval_ms=1",
+                            "p unix:/a retries=6",
+                            "p unix:/a retry_5xx=yes",
+                            "p unix:/a retry_budget=101",
+                            "p unix:/a eject_ms=1000 eject_max_ms=999",
+                            "p unix:/a eject_max_percent=-1",
+                            "p unix:/a retries=1 retries=2",
+                            "p unix:/a nonsense=1",
+                            "p unix:/a =1"})
         cr_assert_throw(parse_pool(bad), std::invalid_argument, "%s", bad);
 }
