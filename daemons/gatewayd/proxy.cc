@@ -244,7 +244,7 @@ struct Exchange {
     Proxy::Pool* pool = nullptr;
     std::vector<std::size_t> tried;
     std::string key;                           // what ip_hash or hash= hashes (balancer.hh)
-    bool retry = false;                        // idempotent: may go to a second member
+    bool retry = false;                        // idempotent: may go to other members
     std::optional<RateLimiter::Verdict> limit; // the route's rate limit, for the answer
     std::shared_ptr<AccessRecord> note;        // the access log's, when there is one
 };
