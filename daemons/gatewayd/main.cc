@@ -193,10 +193,10 @@ std::unique_ptr<gatewayd::Front::Generation> generation(daemon::Runtime& rt,
             .jwt = jwt_verifier(cfg),
             .api_key_verifier = cfg.string("auth.api_key_verifier"),
             .api_key_cache = std::chrono::seconds(cfg.integer("auth.api_key_cache_seconds")),
+            .websockets = g_websockets.get(),
             .cache_max_bytes = static_cast<std::size_t>(cfg.integer("cache.max_bytes")),
             .cache_max_object_bytes =
-                static_cast<std::size_t>(cfg.integer("cache.max_object_bytes")),
-            .websockets = g_websockets.get()});
+                static_cast<std::size_t>(cfg.integer("cache.max_object_bytes"))});
     g->filter = public_filter(cfg);
     g->web_root = cfg.string("public.web_root");
     return g;

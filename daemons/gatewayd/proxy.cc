@@ -5,6 +5,7 @@
 #include "http_client/async_client.hh"
 #include "request_id.hh"
 #include "text.hh"
+#include "upstream_pool.hh"
 
 #include <algorithm>
 #include <charconv>
@@ -224,55 +225,21 @@ ProxyMetrics::ProxyMetrics(metrics::Registry& registry)
                 "GET and HEAD requests of cached routes, by route and what the cache did",
                 {"route", "result"}),
             &registry.gauge("strata_gateway_cache_bytes",
-                            "Bytes held by the response cache (answers, headers, keys)")} {}
+                            "Bytes held by the response cache (answers, headers, keys)")},
+      upstream_retries(&registry.counter_family(
+          "strata_gateway_upstream_retries_total",
+          "Requests sent again to another member of the pool (retries=, retry budget)", {"pool"})),
+      upstream_healthy(&registry.gauge_family(
+          "strata_gateway_upstream_healthy",
+          "1 while a pool member takes requests (health checks up, not ejected), else 0",
+          {"pool", "member"})),
+      upstream_ejections(&registry.counter_family(
+          "strata_gateway_upstream_ejections_total",
+          "Members left out of their pool for a while after failures in a row",
+          {"pool", "member"})) {}
 
-struct Proxy::Pool {
-    struct Member {
-        std::string target;
-        int weight = 1;
-        int current = 0;        // smooth weighted round robin
-        std::size_t active = 0; // requests in flight (least_conn)
-        std::unique_ptr<http_client::AsyncClient> client;
-    };
-    std::string name;
-    Balance balance = Balance::round_robin;
-    std::vector<Member> members;
-
-    // The next member not in `tried` (indexes), or nullptr when every one was tried.
-    Member* pick(const std::vector<std::size_t>& tried) {
-        auto skip = [&](std::size_t i) {
-            return std::find(tried.begin(), tried.end(), i) != tried.end();
-        };
-        Member* best = nullptr;
-        if (balance == Balance::least_conn) {
-            // Fewest in flight per unit of weight; ties go round robin through `current`.
-            for (std::size_t i = 0; i < members.size(); ++i) {
-                if (skip(i)) continue;
-                Member& m = members[i];
-                if (!best ||
-                    m.active * static_cast<std::size_t>(best->weight) <
-                        best->active * static_cast<std::size_t>(m.weight) ||
-                    (m.active * static_cast<std::size_t>(best->weight) ==
-                         best->active * static_cast<std::size_t>(m.weight) &&
-                     m.current < best->current))
-                    best = &m;
-            }
-            if (best) ++best->current;
-            return best;
-        }
-        // nginx's smooth weighted round robin: every member gains its weight, the richest is
-        // chosen and pays the total. Weights 5,1,1 give a a b a c a a, not a a a a a b c.
-        int total = 0;
-        for (std::size_t i = 0; i < members.size(); ++i) {
-            if (skip(i)) continue;
-            Member& m = members[i];
-            m.current += m.weight;
-            total += m.weight;
-            if (!best || m.current > best->current) best = &m;
-        }
-        if (best) best->current -= total;
-        return best;
-    }
+struct Proxy::Pool : UpstreamPool {
+    using UpstreamPool::UpstreamPool;
 };
 
 // One proxied request: what goes up, who answers, which members were tried.
@@ -283,7 +250,8 @@ struct Exchange {
     std::string request_id;
     Proxy::Pool* pool = nullptr;
     std::vector<std::size_t> tried;
-    bool retry = false;                        // idempotent: may go to a second member
+    std::string key;                           // what ip_hash or hash= hashes (balancer.hh)
+    bool retry = false;                        // idempotent: may go to other members
     std::optional<RateLimiter::Verdict> limit; // the route's rate limit, for the answer
     std::shared_ptr<AccessRecord> note;        // the access log's, when there is one
     bool websocket = false;                    // a WebSocket handshake (websocket=on)
@@ -301,22 +269,17 @@ Proxy::Proxy(uv_loop_t* loop, ProxySpec proxy_spec, std::optional<auth::SessionV
     cors_ = std::move(proxy_spec.cors); // route_shape_ points into it
     table_ = RouteTable(std::move(proxy_spec.routes));
     std::map<std::string, Pool*> by_name;
+    http_client::Options o;
+    o.max_connections = options.connections_per_member;
+    o.connect_timeout = std::chrono::milliseconds(5000);
+    o.timeout = std::chrono::milliseconds(0); // each route sets its own
+    o.max_response_bytes = std::size_t{256} << 20;
+    PoolMetrics pm;
+    if (options.metrics)
+        pm = {options.metrics->upstream_retries, options.metrics->upstream_healthy,
+              options.metrics->upstream_ejections};
     for (const auto& spec : proxy_spec.pools) {
-        auto p = std::make_unique<Pool>();
-        p->name = spec.name;
-        p->balance = spec.balance;
-        for (const auto& m : spec.members) {
-            http_client::Options o;
-            o.max_connections = options.connections_per_member;
-            o.connect_timeout = std::chrono::milliseconds(5000);
-            o.timeout = std::chrono::milliseconds(0); // each route sets its own
-            o.max_response_bytes = std::size_t{256} << 20;
-            Pool::Member member;
-            member.target = m.target;
-            member.weight = m.weight;
-            member.client = std::make_unique<http_client::AsyncClient>(loop_, m.target, o);
-            p->members.push_back(std::move(member));
-        }
+        auto p = std::make_unique<Pool>(loop_, spec, o, pm);
         by_name[spec.name] = p.get();
         pools_.push_back(std::move(p));
     }
@@ -589,6 +552,7 @@ void Proxy::send_route(http::Request& req, std::size_t index, std::shared_ptr<Ex
     up.headers.add("traceparent", next_traceparent(req.header("traceparent")));
     up.headers.add("X-Strata-Caller", c.header);
     up.body = std::move(req.body);
+    x->key = balance_key(x->pool->spec(), req);
     if (x->websocket) return send_websocket(std::move(x));
     if (route->cache && cache_) {
         send_cached(req, index, std::move(x), c, authz.has_value());
@@ -636,21 +600,28 @@ void Proxy::send_cached(const http::Request& req, std::size_t index, std::shared
 }
 
 void Proxy::send(std::shared_ptr<Exchange> x) {
-    Pool::Member* m = x->pool->pick(x->tried);
-    if (!m) {
-        x->reply(http::Response::error(502, "bad_gateway", "no upstream of the route answers"));
+    auto member = x->pool->pick(x->key);
+    if (!member) {
+        auto r = http::Response::error(503, "no_healthy_upstream",
+                                       "every member of the route's pool is down or ejected");
+        r.headers.emplace("X-Request-Id", x->request_id);
+        if (x->limit) add_rate_headers(r.headers, *x->limit);
+        x->reply(std::move(r));
         return;
     }
-    x->tried.push_back(static_cast<std::size_t>(m - x->pool->members.data()));
-    ++m->active;
+    send_to(x, *member);
+}
+
+void Proxy::send_to(const std::shared_ptr<Exchange>& x, std::size_t member) {
+    x->tried.push_back(member);
+    x->pool->begin(member);
     http_client::Request up = x->up; // a retry sends the same request again
     auto started = std::chrono::steady_clock::now();
     try {
-        start_exchange(x, static_cast<std::size_t>(m - x->pool->members.data()), std::move(up),
-                       started);
+        start_exchange(x, member, std::move(up), started);
     } catch (const std::exception& e) {
         // Refused before anything was sent (a request the client library cannot express).
-        --m->active;
+        x->pool->end(member, UpstreamPool::Outcome::neutral);
         auto r = http::Response::error(
             502, "bad_gateway", std::string("the request cannot be sent upstream: ") + e.what());
         r.headers.emplace("X-Request-Id", x->request_id);
@@ -661,24 +632,30 @@ void Proxy::send(std::shared_ptr<Exchange> x) {
 void Proxy::start_exchange(const std::shared_ptr<Exchange>& x, std::size_t member,
                            http_client::Request up, std::chrono::steady_clock::time_point started) {
     Pool::Member* m = &x->pool->members[member];
-    m->client->request(std::move(up), [this, x, m, started](http_client::Result r) {
-        --m->active;
+    m->client->request(std::move(up), [this, x, m, member, started](http_client::Result r) {
+        Pool& pool = *x->pool;
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        if (upstream_seconds_) upstream_seconds_->with({x->pool->name, m->target}).observe(seconds);
-        if (x->note) note_upstream(*x->note, x->pool->name, m->target, seconds);
+        if (upstream_seconds_) upstream_seconds_->with({pool.name, m->target}).observe(seconds);
+        if (x->note) note_upstream(*x->note, pool.name, m->target, seconds);
         if (r.error) {
             ErrorKind k = r.error->kind();
             if (upstream_errors_)
-                upstream_errors_->with({x->pool->name, m->target, http_client::kind_name(k)}).inc();
+                upstream_errors_->with({pool.name, m->target, http_client::kind_name(k)}).inc();
             bool no_connection = k == ErrorKind::not_found || k == ErrorKind::refused ||
                                  k == ErrorKind::connect || k == ErrorKind::permission_denied ||
                                  k == ErrorKind::resolve;
-            if (no_connection && x->retry && x->tried.size() < 2 &&
-                x->tried.size() < x->pool->members.size()) {
-                send(x);
-                return;
-            }
+            // Closed before any byte of an answer (the client library says which).
+            bool reset = k == ErrorKind::transfer &&
+                         std::string_view(r.error->what()).find("before the response was") ==
+                             std::string_view::npos;
+            pool.end(member, k == ErrorKind::cancelled ? UpstreamPool::Outcome::neutral
+                                                       : UpstreamPool::Outcome::failed);
+            if ((no_connection || reset) && x->retry)
+                if (auto next = pool.retry(x->key, x->tried)) {
+                    send_to(x, *next);
+                    return;
+                }
             http::Response e =
                 k == ErrorKind::timeout
                     ? http::Response::error(504, "gateway_timeout",
@@ -691,8 +668,16 @@ void Proxy::start_exchange(const std::shared_ptr<Exchange>& x, std::size_t membe
             x->reply(std::move(e));
             return;
         }
+        const int status = r.response.status;
+        pool.end(member, status >= 500 ? UpstreamPool::Outcome::failed : UpstreamPool::Outcome::ok);
+        if (x->retry && pool.spec().retry.on_5xx &&
+            (status == 502 || status == 503 || status == 504))
+            if (auto next = pool.retry(x->key, x->tried)) {
+                send_to(x, *next);
+                return;
+            }
         http::Response out;
-        out.status = r.response.status;
+        out.status = status;
         auto hop = connection_tokens(r.response.headers);
         for (const auto& [k, v] : r.response.headers) {
             if (not_forwarded.count(k) || hop.count(k) || replaced_downstream.count(k)) continue;
@@ -715,11 +700,23 @@ void Proxy::send_websocket(std::shared_ptr<Exchange> x) {
         x->reply(std::move(r));
     };
     if (!websockets_) return refuse(503, "unavailable", "WebSocket proxying is not set up");
-    Pool::Member* m = x->pool->pick(x->tried);
-    if (!m) return refuse(502, "bad_gateway", "no upstream of the route answers");
-    const auto member = static_cast<std::size_t>(m - x->pool->members.data());
+    auto member = x->pool->pick(x->key);
+    if (!member)
+        return refuse(503, "no_healthy_upstream",
+                      "every member of the route's pool is down or ejected");
+    open_websocket(x, *member);
+}
+
+void Proxy::open_websocket(const std::shared_ptr<Exchange>& x, std::size_t member) {
+    auto refuse = [&](int status, std::string_view code, std::string_view message) {
+        auto r = http::Response::error(status, code, message);
+        r.headers.emplace("X-Request-Id", x->request_id);
+        if (x->limit) add_rate_headers(r.headers, *x->limit);
+        x->reply(std::move(r));
+    };
+    Pool::Member* m = &x->pool->members[member];
     x->tried.push_back(member);
-    ++m->active;
+    x->pool->begin(member);
     const auto started = std::chrono::steady_clock::now();
     std::weak_ptr<char> alive = alive_;
     bool opened = false;
@@ -731,11 +728,11 @@ void Proxy::send_websocket(std::shared_ptr<Exchange> x) {
                                        websocket_answered(x, member, started, std::move(o));
                                    });
     } catch (const std::exception& e) {
-        --m->active;
+        x->pool->end(member, UpstreamPool::Outcome::neutral);
         return refuse(502, "bad_gateway", std::string("cannot reach the upstream: ") + e.what());
     }
     if (!opened) {
-        --m->active;
+        x->pool->end(member, UpstreamPool::Outcome::neutral);
         refuse(503, "websocket_limit", "too many WebSocket connections are open: try again later");
     }
 }
@@ -743,20 +740,22 @@ void Proxy::send_websocket(std::shared_ptr<Exchange> x) {
 void Proxy::websocket_answered(const std::shared_ptr<Exchange>& x, std::size_t member,
                                std::chrono::steady_clock::time_point started, WebSocketOutcome o) {
     Pool::Member* m = &x->pool->members[member];
-    --m->active;
+    using Kind = WebSocketOutcome::Kind;
+    const bool failed =
+        o.kind == Kind::no_connection || o.kind == Kind::failed || o.kind == Kind::timeout;
+    x->pool->end(member, failed ? UpstreamPool::Outcome::failed : UpstreamPool::Outcome::ok);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (upstream_seconds_) upstream_seconds_->with({x->pool->name, m->target}).observe(seconds);
     if (x->note) note_upstream(*x->note, x->pool->name, m->target, seconds);
-    using Kind = WebSocketOutcome::Kind;
-    if (o.kind == Kind::no_connection || o.kind == Kind::failed || o.kind == Kind::timeout) {
+    if (failed) {
         const char* kind = o.kind == Kind::no_connection ? "connect"
                            : o.kind == Kind::timeout     ? "timeout"
                                                          : "bad_response";
         if (upstream_errors_) upstream_errors_->with({x->pool->name, m->target, kind}).inc();
-        if (o.kind == Kind::no_connection && x->tried.size() < 2 &&
-            x->tried.size() < x->pool->members.size())
-            return send_websocket(x);
+        // One other member, within the pool's retries= and budget (nothing was sent yet).
+        if (o.kind == Kind::no_connection && x->tried.size() < 2)
+            if (auto next = x->pool->retry(x->key, x->tried)) return open_websocket(x, *next);
         http::Response e =
             o.kind == Kind::timeout
                 ? http::Response::error(504, "gateway_timeout",

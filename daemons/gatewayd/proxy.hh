@@ -23,10 +23,13 @@
 //   credential is not passed up (Authorization dropped). auth=required answers 401 without
 //   credentials; auth=none passes Authorization on untouched and adds no identity.
 // Errors, in the error shape: no route 404, method 405 (with Allow), body over the route's
-// max_body 413, every member unreachable 502 (bad_gateway), the route's timeout 504
-// (gateway_timeout), over the route's rate= 429 (rate_limited, with Retry-After; every answer
-// of a limited route carries RateLimit-Limit, -Remaining and -Reset). An idempotent request (GET,
-// HEAD, PUT, DELETE, OPTIONS) that could not connect to one member is tried once on another.
+// max_body 413, every member tried unreachable 502 (bad_gateway), every member down or
+// ejected 503 (no_healthy_upstream), the route's timeout 504 (gateway_timeout), over the
+// route's rate= 429 (rate_limited, with Retry-After; every answer of a limited route carries
+// RateLimit-Limit, -Remaining and -Reset). An idempotent request (GET, HEAD, PUT, DELETE,
+// OPTIONS) that could not connect, or whose connection closed before any byte of an answer
+// (with retry_5xx=on: answered 502, 503 or 504), goes to another member, as the pool's
+// retries= and retry budget allow (proxy_config.hh, upstream_pool.hh).
 //
 // A route's filters come first, in this order: its address lists (403 forbidden), a CORS
 // preflight answered here (cors.hh), the method (405), required and forbidden headers (400
@@ -65,6 +68,9 @@ struct ProxyMetrics {
     metrics::Family<metrics::Histogram>* upstream_seconds;
     metrics::Family<metrics::Counter>* upstream_errors;
     CacheMetrics cache; // strata_gateway_cache_requests_total, strata_gateway_cache_bytes
+    metrics::Family<metrics::Counter>* upstream_retries;
+    metrics::Family<metrics::Gauge>* upstream_healthy;
+    metrics::Family<metrics::Counter>* upstream_ejections;
 };
 
 struct ProxyOptions {
@@ -77,6 +83,10 @@ struct ProxyOptions {
     //   strata_gateway_cache_requests_total{route,result}   cached routes' GET and HEAD:
     //     hit, miss, stale, revalidated, bypass (cache_layer.hh)
     //   strata_gateway_cache_bytes   what the response caches hold
+    //   strata_gateway_upstream_retries_total{pool}   requests sent again to another member
+    //   strata_gateway_upstream_healthy{pool,member}  1 while a member takes requests (up by
+    //     its health checks and not ejected), else 0
+    //   strata_gateway_upstream_ejections_total{pool,member}   passive ejections
     const ProxyMetrics* metrics = nullptr;
     // Credentials refused whatever their validity ([auth] denied_credentials_file).
     std::shared_ptr<const DeniedCredentials> denied;
@@ -112,15 +122,17 @@ public:
     bool handle(http::Request& request, const http::Reply& reply,
                 std::shared_ptr<AccessRecord> note = nullptr);
 
-    struct Pool; // members and their balancer
+    struct Pool; // an UpstreamPool (upstream_pool.hh)
 
 private:
     void send(std::shared_ptr<struct Exchange> x);
     // A WebSocket handshake of a websocket=on route, once the route let it through.
     void send_websocket(std::shared_ptr<struct Exchange> x);
+    void open_websocket(const std::shared_ptr<struct Exchange>& x, std::size_t member);
     void websocket_answered(const std::shared_ptr<struct Exchange>& x, std::size_t member,
                             std::chrono::steady_clock::time_point started,
                             WebSocketOutcome outcome);
+    void send_to(const std::shared_ptr<struct Exchange>& x, std::size_t member);
     void start_exchange(const std::shared_ptr<struct Exchange>& x, std::size_t member,
                         http_client::Request up, std::chrono::steady_clock::time_point started);
 

@@ -113,31 +113,100 @@ PoolSpec parse_pool(std::string_view text) {
     PoolSpec p;
     if (!name_ok(w[0])) bad("a pool name is 1-64 of A-Z a-z 0-9 - _ .", w[0]);
     p.name = w[0];
-    bool balance_seen = false;
+    std::set<std::string_view> seen;
     for (std::size_t i = 1; i < w.size(); ++i) {
         std::string_view word = w[i];
-        if (word.starts_with("balance=")) {
-            if (balance_seen) bad("balance given twice", word);
-            balance_seen = true;
-            std::string_view v = word.substr(8);
+        if (word.starts_with("weight=")) {
+            if (p.members.empty()) bad("weight= follows the member it weighs", word);
+            p.members.back().weight = static_cast<int>(number("weight", word.substr(7), 1, 100));
+            continue;
+        }
+        if (target_ok(word)) {
+            p.members.push_back({std::string(word), 1});
+            continue;
+        }
+        auto eq = word.find('=');
+        if (eq == std::string_view::npos || eq == 0)
+            bad("not a member (unix:/PATH or http://HOST:PORT) nor an option", word);
+        std::string_view key = word.substr(0, eq), v = word.substr(eq + 1);
+        auto num = [&](std::uint64_t min, std::uint64_t max) { return number(key, v, min, max); };
+        if (!seen.insert(key).second) bad(std::string(key) + " given twice", word);
+        if (key == "balance") {
             if (v == "round_robin")
                 p.balance = Balance::round_robin;
             else if (v == "least_conn")
                 p.balance = Balance::least_conn;
+            else if (v == "ip_hash")
+                p.balance = Balance::ip_hash;
+            else if (v == "hash")
+                p.balance = Balance::hash;
             else
-                bad("balance is round_robin or least_conn", word);
-        } else if (word.starts_with("weight=")) {
-            if (p.members.empty()) bad("weight= follows the member it weighs", word);
-            p.members.back().weight = static_cast<int>(number("weight", word.substr(7), 1, 100));
-        } else if (target_ok(word)) {
-            p.members.push_back({std::string(word), 1});
+                bad("balance is round_robin, least_conn, ip_hash or hash", word);
+        } else if (key == "hash") {
+            auto colon = v.find(':');
+            std::string_view kind = v.substr(0, colon);
+            std::string_view name = colon == v.npos ? "" : v.substr(colon + 1);
+            if (kind == "uri" && colon == v.npos) {
+                p.hash.kind = HashKey::Kind::uri;
+            } else if ((kind == "header" || kind == "cookie") && !name.empty() &&
+                       name.size() <= 128 && std::all_of(name.begin(), name.end(), token_char)) {
+                p.hash.kind = kind == "header" ? HashKey::Kind::header : HashKey::Kind::cookie;
+                p.hash.name = name;
+            } else {
+                bad("hash is uri, header:NAME or cookie:NAME", word);
+            }
+        } else if (key == "health") {
+            // A request-target as it goes on the wire: RFC 3986 path and query characters.
+            if (v.empty() || v.front() != '/' || v.size() > 1024 ||
+                !std::all_of(v.begin(), v.end(), [](char c) {
+                    return token_char(c) || std::string_view("._~!$&'()*+,;=:@/?%").find(c) !=
+                                                std::string_view::npos;
+                }))
+                bad("health wants a path (/PATH, URL characters only)", word);
+            p.health.path = v;
+        } else if (key == "health_interval_ms") {
+            p.health.interval_ms = static_cast<std::uint32_t>(num(10, 3'600'000));
+        } else if (key == "health_timeout_ms") {
+            p.health.timeout_ms = static_cast<std::uint32_t>(num(1, 600'000));
+        } else if (key == "rise") {
+            p.health.rise = static_cast<int>(num(1, 100));
+        } else if (key == "fall") {
+            p.health.fall = static_cast<int>(num(1, 100));
+        } else if (key == "eject_after") {
+            p.outlier.eject_after = static_cast<int>(num(0, 1000));
+        } else if (key == "eject_ms") {
+            p.outlier.eject_ms = static_cast<std::uint32_t>(num(1, 3'600'000));
+        } else if (key == "eject_max_ms") {
+            p.outlier.eject_max_ms = static_cast<std::uint32_t>(num(1, 86'400'000));
+        } else if (key == "eject_max_percent") {
+            p.outlier.max_percent = static_cast<int>(num(0, 100));
+        } else if (key == "retries") {
+            p.retry.retries = static_cast<int>(num(0, 5));
+        } else if (key == "retry_5xx") {
+            if (v != "on" && v != "off") bad("retry_5xx is on or off", word);
+            p.retry.on_5xx = v == "on";
+        } else if (key == "retry_budget") {
+            p.retry.budget_percent = static_cast<int>(num(0, 100));
+        } else if (key == "retry_min_per_s") {
+            p.retry.min_per_second = static_cast<int>(num(0, 10000));
         } else {
-            bad("not a member (unix:/PATH or http://HOST:PORT) nor an option", word);
+            bad("not a member (unix:/PATH or http://HOST:PORT) nor a pool option", word);
         }
     }
     if (p.members.empty()) throw std::invalid_argument("pool " + p.name + " has no members");
     if (p.members.size() > 256)
         throw std::invalid_argument("pool " + p.name + ": over 256 members");
+    if (seen.count("hash") && !seen.count("balance")) p.balance = Balance::hash;
+    if (p.balance == Balance::hash && !seen.count("hash"))
+        throw std::invalid_argument("pool " + p.name + ": balance=hash needs hash=KEY");
+    if (p.balance != Balance::hash && seen.count("hash"))
+        throw std::invalid_argument("pool " + p.name + ": hash= goes with balance=hash");
+    if (p.health.path.empty())
+        for (auto k : {"health_interval_ms", "health_timeout_ms", "rise", "fall"})
+            if (seen.count(k))
+                throw std::invalid_argument("pool " + p.name + ": " + k + "= needs health=/PATH");
+    if (p.outlier.eject_max_ms < p.outlier.eject_ms)
+        throw std::invalid_argument("pool " + p.name + ": eject_max_ms is below eject_ms");
     return p;
 }
 

@@ -7,8 +7,27 @@
 //             "/app/ pool=app host=app.example.com methods=GET,HEAD rewrite=/ timeout_ms=5000"]
 //
 // A pool: its name, then its members (unix:/PATH or http://HOST:PORT), each optionally followed
-// by weight=N (1..100, default 1), and balance=round_robin (smooth weighted) or least_conn
-// anywhere after the name.
+// by weight=N (1..100, default 1), and pool options anywhere after the name (balancer.hh,
+// health_check.hh, outlier.hh, retry_budget.hh say more):
+//   balance=round_robin (smooth weighted, the default), least_conn (fewest in flight per unit
+//     of weight), ip_hash (the client's whole address on a consistent-hash ring; unix-socket
+//     clients go round robin) or hash (needs hash=);
+//   hash=uri|header:NAME|cookie:NAME  balance=hash on the request-target as sent (path and
+//     query), a header's value or a cookie's; a request without it goes round robin. The ring
+//     holds 100 points per unit of weight (Ketama-style), so adding or removing a member moves
+//     about 1/N of the keys; a key whose member is down or ejected goes to the next on the ring;
+//   health=/PATH health_interval_ms=5000 health_timeout_ms=2000 rise=2 fall=3  active checks:
+//     GET PATH on each member's own transport, 2xx/3xx healthy; down after `fall` failures in a
+//     row, up after `rise` successes; members start up;
+//   eject_after=5 eject_ms=10000 eject_max_ms=300000 eject_max_percent=50  passive ejection
+//     after that many failures in a row (0: never), for eject_ms doubling on each further
+//     ejection up to eject_max_ms, never more than that share of the members at once;
+//   retries=1 retry_5xx=off retry_budget=20 retry_min_per_s=3  idempotent requests (GET, HEAD,
+//     PUT, DELETE, OPTIONS) that got no connection or a connection closed without an answer
+//     (and with retry_5xx=on a 502, 503 or 504) go to up to `retries` other members, while the
+//     pool's retries stay under retry_budget percent of its requests of the last 10 s or
+//     retry_min_per_s in the current second.
+// Every member down or ejected: 503 no_healthy_upstream.
 // A route: a path prefix ("/" or "/a/b/": whole segments; "/v1" also matches "/v1/x" but not
 // "/v1x"), then options: pool=NAME (required), host=NAME (the Host header, port ignored, case
 // ignored; default any), methods=A,B (default any), rewrite=PREFIX (replaces the matched
@@ -42,17 +61,52 @@
 
 namespace strata::gatewayd {
 
-enum class Balance { round_robin, least_conn };
+enum class Balance { round_robin, least_conn, ip_hash, hash };
 
 struct MemberSpec {
     std::string target; // "unix:/run/strata/metad.sock" or "http://127.0.0.1:8081"
     int weight = 1;
 };
 
+// What balance=hash hashes (hash=uri, hash=header:NAME, hash=cookie:NAME).
+struct HashKey {
+    enum class Kind { uri, header, cookie } kind = Kind::uri;
+    std::string name; // the header's or cookie's name
+};
+
+// Active health checks (health=/PATH ...); none when path is empty.
+struct HealthSpec {
+    std::string path;
+    std::uint32_t interval_ms = 5000;
+    std::uint32_t timeout_ms = 2000;
+    int rise = 2; // consecutive successes that bring a down member up
+    int fall = 3; // consecutive failures that take it down
+};
+
+// Passive outlier ejection; off with eject_after = 0.
+struct OutlierSpec {
+    int eject_after = 5; // consecutive failures (no connection, reset, timeout, 5xx)
+    std::uint32_t eject_ms = 10000;
+    std::uint32_t eject_max_ms = 300000;
+    int max_percent = 50; // of the pool's members ejected at once
+};
+
+// Retries of idempotent requests.
+struct RetrySpec {
+    int retries = 1;         // further members tried after the first
+    bool on_5xx = false;     // also after a 502, 503 or 504 answer
+    int budget_percent = 20; // retries at most this share of the pool's requests...
+    int min_per_second = 3;  // ...or this many in any second
+};
+
 struct PoolSpec {
     std::string name;
     Balance balance = Balance::round_robin;
+    HashKey hash; // balance=hash
     std::vector<MemberSpec> members;
+    HealthSpec health;
+    OutlierSpec outlier;
+    RetrySpec retry;
 };
 
 enum class AuthMode { none, optional, required };
