@@ -234,7 +234,8 @@ void start(daemon::Runtime& rt) {
     g_front->serve(generation(rt, cfg));
     apply_access_log(cfg);
     g_front->install(g_public);
-    rt.add_listener("public", cfg.string_list("public.listen"), g_public);
+    rt.add_listener("public", cfg.string_list("public.listen"), g_public,
+                    daemon::Runtime::Engine::content);
     if (auto cert = gatewayd::tls_certificate(cfg)) {
         gatewayd::use_tls_certificate(std::move(cert));
         gatewayd::install_tls_metrics(rt.metrics());

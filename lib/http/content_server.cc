@@ -3,16 +3,19 @@
 #include "http/request_reader.hh"
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <cerrno>
 #include <ctime>
 #include <deque>
 #include <fcntl.h>
 #include <microhttpd.h> // MHD_get_reason_phrase_for only
+#include <mutex>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <strings.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 
 namespace strata::http {
@@ -74,13 +77,83 @@ bool framing_header(std::string_view name) {
     return false;
 }
 
+// A client's address in text ("192.0.2.1", "::ffff:192.0.2.1"); "" for other families.
+std::string address_text(const sockaddr_storage& ss) {
+    char text[INET6_ADDRSTRLEN] = {};
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, text, sizeof text);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, text,
+                  sizeof text);
+    return text;
+}
+
+std::optional<PeerCredentials> unix_peer(int fd) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return std::nullopt;
+    return PeerCredentials{cred.pid, cred.uid, cred.gid};
+}
+
+// What an async Reply holds of its connection: cleared when the connection goes, so a late
+// answer finds nobody to send to. Read and written on the loop thread only.
+struct ConnRef {
+    ContentServer::Conn* conn;
+};
+
 } // namespace
+
+// Where async Replies made off the loop's thread wait for it. Shared with the Replies: once
+// the server stops, late ones are dropped.
+struct ContentServer::Inbox {
+    std::mutex mu;
+    bool open = true;
+    uv_async_t* wake = nullptr;
+    std::thread::id loop_thread;
+    struct Item {
+        std::shared_ptr<ConnRef> ref;
+        std::uint64_t serial;
+        Response response;
+    };
+    std::vector<Item> items;
+};
+
+// A connection handed over after its 101 went out. The socket is ours until dropped.
+struct ContentServer::Handover : Upgraded {
+    ContentServer* server;
+    int sock;
+    std::string early;
+    std::function<void()> revoked;
+    bool open = true;
+
+    Handover(ContentServer* s, int fd, std::string e) : server(s), sock(fd), early(std::move(e)) {
+        server->handed_over_.insert(this);
+    }
+    ~Handover() override {
+        if (!open) return;
+        server->handed_over_.erase(this);
+        ::close(sock);
+    }
+    int fd() const override { return sock; }
+    std::string take_early_bytes() override { return std::move(early); }
+    void on_revoked(std::function<void()> f) override { revoked = std::move(f); }
+    // The server stops: the owner stops watching, then the socket closes. The owner may
+    // destroy `this` inside the callback, so nothing of it is used after.
+    void revoke() {
+        open = false;
+        int s = sock;
+        auto f = std::move(revoked);
+        if (f) f();
+        ::close(s);
+    }
+};
 
 struct ContentServer::Acceptor {
     ContentServer* server;
     int fd;
     uv_poll_t poll{};
     bool paused = false;
+    bool unix_socket = false;
 
     void resume() {
         paused = false;
@@ -103,6 +176,20 @@ struct ContentServer::Conn {
     uv_poll_t poll{};
     int events = 0;
     bool closing = false;
+    std::string remote;                  // TCP: the client's address
+    std::optional<PeerCredentials> peer; // unix: the client's credentials
+    std::shared_ptr<ConnRef> ref = std::make_shared<ConnRef>(ConnRef{this});
+    bool in_process = false;
+
+    // The async request waiting for its Reply (awaiting), and what its answer needs.
+    bool awaiting = false;
+    std::uint64_t serial = 0; // of the request awaited: a Reply for an older one is stale
+    std::shared_ptr<Request> current;
+    const std::string* current_pattern = nullptr;
+    bool current_keep = false, current_upgrade = false;
+    std::uint64_t current_body = 0;
+    Clock::time_point current_started;
+    UpgradeHandler upgrade_to; // set once a 101 is queued: hand over when it has gone out
     RequestReader reader;
     std::string in; // received, not yet parsed
     std::size_t in_off = 0;
@@ -123,22 +210,44 @@ struct ContentServer::Conn {
     Conn(ContentServer* s, int f)
         : server(s), fd(f), reader(s->limits_.max_header_bytes, s->limits_.max_body_bytes) {}
 
+    // 0: not watched at all (waiting for a Reply with nothing more worth reading).
     void want(int ev) {
         if (ev == events || closing) return;
         events = ev;
-        uv_poll_start(&poll, ev, on_io);
+        if (ev)
+            uv_poll_start(&poll, ev, on_io);
+        else
+            uv_poll_stop(&poll);
     }
 
     void close() {
         if (closing) return;
         closing = true;
+        ref->conn = nullptr;
         server->forget(this);
         uv_poll_stop(&poll);
         uv_close(reinterpret_cast<uv_handle_t*>(&poll), [](uv_handle_t* h) {
             auto* c = static_cast<Conn*>(h->data);
-            ::close(c->fd);
+            if (c->fd >= 0) ::close(c->fd);
             delete c;
         });
+    }
+
+    // After the 101: the socket goes to the route's UpgradeHandler with the bytes that came
+    // after the request head. Our poll is closed first (that removes the fd from epoll), so
+    // the new owner can watch the fd itself.
+    void hand_over() {
+        UpgradeHandler handler = std::move(upgrade_to);
+        std::string early = in.substr(std::min(in_off, in.size()));
+        int sock = fd;
+        fd = -1;
+        close();
+        auto up = std::make_unique<Handover>(server, sock, std::move(early));
+        try {
+            handler(std::move(up));
+        } catch (const std::exception&) {
+            // an Upgraded the handler did not keep has closed the connection
+        }
     }
 
     static void on_io(uv_poll_t* h, int status, int ev) {
@@ -146,12 +255,34 @@ struct ContentServer::Conn {
         if (c->closing) return;
         if (status < 0) return c->close();
         if (c->writing) {
-            if (!(ev & UV_WRITABLE) || !c->flush()) return;
-            c->want(UV_READABLE);
-            c->process();
+            if (ev & UV_WRITABLE) c->process();
             return;
         }
         if (ev & UV_READABLE) c->read_some();
+    }
+
+    // An async route's answer, on the loop.
+    void finish_async(std::uint64_t for_serial, Response r) {
+        if (closing || !awaiting || for_serial != serial) return;
+        awaiting = false;
+        std::shared_ptr<Request> req = std::move(current);
+        answer(*req, current_pattern, std::move(r), current_keep, current_started, current_upgrade,
+               current_body);
+        process(); // sends it (unless the Reply came from inside process(), which goes on)
+    }
+
+    // While a Reply is awaited, bytes are read on (a client that leaves is noticed) up to a
+    // bound, and after the client's half-close not at all (the socket would stay readable).
+    void watch_while_awaiting() {
+        bool full = in.size() - in_off > server->limits_.max_header_bytes + kReadChunk;
+        want(peer_done || full ? 0 : UV_READABLE);
+    }
+
+    void send_continue() {
+        static constexpr std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
+        // A fresh exchange on a drained socket: the 23 bytes fit. Were they refused, the
+        // client sends its body after its own wait anyway.
+        (void)!::send(fd, interim.data(), interim.size(), MSG_NOSIGNAL);
     }
 
     void read_some() {
@@ -174,48 +305,75 @@ struct ContentServer::Conn {
         process();
     }
 
-    // Parses and answers what is buffered, one request at a time, until more bytes are needed
-    // or a response cannot be sent at once.
+    // Parses and answers what is buffered, one request at a time, until more bytes are
+    // needed, a response cannot be sent at once, or an async route's Reply is awaited.
+    // Not reentered: a Reply given inside it is sent by the running loop.
     void process() {
-        while (!closing && !writing) {
+        if (in_process) return;
+        in_process = true;
+        while (!closing && !awaiting) {
+            if (writing) {
+                if (!flush()) {
+                    if (!closing) want(UV_WRITABLE);
+                    break;
+                }
+                if (upgrade_to) {
+                    hand_over();
+                    break;
+                }
+                continue;
+            }
             if (in_off < in.size()) {
                 if (!reader.mid_request()) request_started = Clock::now();
                 in_off += reader.feed(std::string_view(in).substr(in_off));
+                if (reader.take_expect_continue() &&
+                    reader.state() == RequestReader::State::need_more)
+                    send_continue();
             }
+            bool more = true;
             switch (reader.state()) {
             case RequestReader::State::complete:
                 respond();
                 break;
             case RequestReader::State::error: {
+                Response refused =
+                    reader.rejection()
+                        ? *reader.rejection()
+                        : Response::error(reader.error_status(), error_code(reader.error_status()),
+                                          reader.error_message());
                 Request bad = reader.take();
                 if (bad.method.empty()) bad.method = "-";
-                answer(bad, nullptr,
-                       Response::error(reader.error_status(), error_code(reader.error_status()),
-                                       reader.error_message()),
-                       false, Clock::now());
+                answer(bad, nullptr, std::move(refused), false, Clock::now(), false,
+                       bad.body.size());
                 break;
             }
             case RequestReader::State::need_more:
                 if (in_off >= in.size()) {
                     in.clear();
                     in_off = 0;
-                    if (peer_done) close(); // no more requests can come
-                    return;
+                    if (peer_done)
+                        close(); // no more requests can come
+                    else
+                        want(UV_READABLE);
+                    more = false;
                 }
                 break;
             }
-            if (writing && !flush()) {
-                if (!closing) want(UV_WRITABLE);
-                return;
-            }
+            if (!more) break;
         }
+        if (awaiting && !closing) watch_while_awaiting();
+        in_process = false;
     }
 
     void respond() {
         auto started = Clock::now();
         bool keep = reader.keep_alive();
+        bool upgrade = reader.upgrade();
         Request req = reader.take();
+        req.remote_address = remote;
+        req.peer = peer;
         RouteMatch m = server->router_.resolve(req);
+        if (m.async && !m.error) return start_awaiting(std::move(req), m, keep, upgrade, started);
         Response r;
         if (m.error) {
             r = std::move(*m.error);
@@ -225,19 +383,52 @@ struct ContentServer::Conn {
                 sink->data(req.body);
                 return sink->finish();
             });
-        } else if (m.async) { // waited for inline, like blocking routes on this engine
-            r = call_async(*m.async, req);
         } else {
             r = guarded([&] { return (*m.handler)(req); });
         }
-        answer(req, m.pattern, std::move(r), keep, started);
+        answer(req, m.pattern, std::move(r), keep, started, upgrade, req.body.size());
+    }
+
+    // Starts an async route. Its Reply comes back here directly when given on the loop's
+    // thread (the usual case: an upstream's answer), else through the server's inbox. The
+    // Reply holds the request, so a handler may keep using it after the client left.
+    void start_awaiting(Request req, const RouteMatch& m, bool keep, bool upgrade,
+                        Clock::time_point started) {
+        awaiting = true;
+        std::uint64_t mine = ++serial;
+        current = std::make_shared<Request>(std::move(req));
+        current_pattern = m.pattern;
+        current_keep = keep;
+        current_upgrade = upgrade;
+        current_started = started;
+        current_body = current->body.size();
+        http::Reply reply([inbox = server->inbox_, ref = ref, mine, held = current](Response r) {
+            if (std::this_thread::get_id() == inbox->loop_thread) {
+                if (inbox->open && ref->conn) ref->conn->finish_async(mine, std::move(r));
+                return;
+            }
+            std::lock_guard lock(inbox->mu);
+            if (!inbox->open) return;
+            inbox->items.push_back({ref, mine, std::move(r)});
+            uv_async_send(inbox->wake);
+        });
+        std::shared_ptr<Request> req_ref = current; // finish_async may drop `current` inside
+        http::start_async(*m.async, *req_ref, reply);
     }
 
     // Serializes the response into out/pending and marks the connection as writing.
     void answer(const Request& req, const std::string* pattern, Response r, bool keep,
-                Clock::time_point started) {
+                Clock::time_point started, bool upgrade_request, std::uint64_t request_body) {
+        bool switching = r.status == 101 && upgrade_request && r.upgrade;
+        if (r.status < 200 && !switching) // an interim status is no final answer
+            r = Response::error(500, "internal_error",
+                                "the handler answered with a status the request cannot take");
         // After a malformed request the byte stream cannot be trusted: answer, then close.
-        close_after = !keep || reader.state() == RequestReader::State::error;
+        // After an upgrade request answered without switching, what follows its head is in
+        // the other protocol.
+        close_after = !keep || reader.state() == RequestReader::State::error ||
+                      (upgrade_request && !switching);
+        if (switching) upgrade_to = std::move(r.upgrade);
         std::shared_ptr<OpenFile> file_body; // owns a FileBody's fd whether it is sent or not
         if (r.file) {
             file_body = std::make_shared<OpenFile>(r.file->fd);
@@ -275,10 +466,14 @@ struct ContentServer::Conn {
         out += "Date: ";
         out += http_date_now();
         out += "\r\n";
-        if (close_after)
-            out += "Connection: close\r\n";
-        else if (req.version == "HTTP/1.0")
-            out += "Connection: keep-alive\r\n";
+        if (switching) { // the protocol comes from the handler's Upgrade field
+            out += "Connection: Upgrade\r\n";
+        } else {
+            if (close_after)
+                out += "Connection: close\r\n";
+            else if (req.version == "HTTP/1.0")
+                out += "Connection: keep-alive\r\n";
+        }
         out += "\r\n";
 
         std::uint64_t sent_body = 0;
@@ -301,7 +496,7 @@ struct ContentServer::Conn {
         if (server->observer_) {
             double seconds = std::chrono::duration<double>(Clock::now() - started).count();
             server->observer_(Exchange{req, pattern ? *pattern : std::string_view(), r.status,
-                                       sent_body, seconds, req.body.size()});
+                                       sent_body, seconds, request_body});
         }
     }
 
@@ -436,7 +631,19 @@ void ContentServer::serve(int listen_fd) {
         ::close(listen_fd);
         throw std::runtime_error("content server: cannot make the listening socket non-blocking");
     }
+    if (!inbox_) {
+        inbox_ = std::make_shared<Inbox>();
+        inbox_->loop_thread = std::this_thread::get_id(); // serve() runs on the loop's thread
+        inbox_->wake = new uv_async_t;
+        uv_async_init(loop_, inbox_->wake,
+                      [](uv_async_t* h) { static_cast<ContentServer*>(h->data)->drain_inbox(); });
+        inbox_->wake->data = this;
+    }
     auto* a = new Acceptor{this, listen_fd};
+    sockaddr_storage bound{};
+    socklen_t bound_len = sizeof bound;
+    a->unix_socket = getsockname(listen_fd, reinterpret_cast<sockaddr*>(&bound), &bound_len) == 0 &&
+                     bound.ss_family == AF_UNIX;
     uv_poll_init(loop_, &a->poll, listen_fd);
     a->poll.data = a;
     a->resume();
@@ -453,7 +660,10 @@ void ContentServer::serve(int listen_fd) {
 
 void ContentServer::accept_from(Acceptor& a) {
     for (int i = 0; i < kAcceptBurst; ++i) {
-        int fd = ::accept4(a.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        sockaddr_storage from{};
+        socklen_t from_len = sizeof from;
+        int fd = ::accept4(a.fd, reinterpret_cast<sockaddr*>(&from), &from_len,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 a.pause();
@@ -466,6 +676,10 @@ void ContentServer::accept_from(Acceptor& a) {
         int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); // fails on unix: fine
         auto* c = new Conn(this, fd);
+        if (a.unix_socket)
+            c->peer = unix_peer(fd);
+        else
+            c->remote = address_text(from);
         c->poll.data = c;
         if (uv_poll_init(loop_, &c->poll, fd) != 0) {
             ::close(fd);
@@ -488,12 +702,23 @@ void ContentServer::sweep() {
     auto limit = std::chrono::seconds(limits_.idle_timeout_seconds);
     std::vector<Conn*> expired;
     for (Conn* c : conns_) {
+        if (c->awaiting) continue; // the route answers in its own time (its Reply is sure)
         bool slow_request = c->reader.mid_request() && now - c->request_started > limit;
         bool idle = now - c->last_progress > limit;
         if (slow_request || idle) expired.push_back(c);
     }
     for (Conn* c : expired)
         c->close();
+}
+
+void ContentServer::drain_inbox() {
+    std::vector<Inbox::Item> items;
+    {
+        std::lock_guard lock(inbox_->mu);
+        items.swap(inbox_->items);
+    }
+    for (auto& item : items)
+        if (item.ref->conn) item.ref->conn->finish_async(item.serial, std::move(item.response));
 }
 
 void ContentServer::set_max_body_bytes(std::size_t bytes) {
@@ -519,6 +744,20 @@ void ContentServer::stop() {
     std::vector<Conn*> all(conns_.begin(), conns_.end());
     for (Conn* c : all)
         c->close();
+    std::vector<Handover*> upgraded(handed_over_.begin(), handed_over_.end());
+    handed_over_.clear();
+    for (Handover* h : upgraded)
+        h->revoke();
+    if (inbox_) {
+        {
+            std::lock_guard lock(inbox_->mu);
+            inbox_->open = false; // Replies from now on are dropped
+            inbox_->items.clear();
+        }
+        uv_close(reinterpret_cast<uv_handle_t*>(inbox_->wake),
+                 [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+        inbox_.reset();
+    }
     if (sweeper_) {
         uv_timer_stop(sweeper_);
         uv_close(reinterpret_cast<uv_handle_t*>(sweeper_),

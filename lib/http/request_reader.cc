@@ -1,8 +1,10 @@
 #include "http/request_reader.hh"
 
+#include "http/head_check.hh"
 #include "http/target.hh"
 
 #include <http_parser.h>
+#include <strings.h>
 
 namespace strata::http {
 
@@ -27,6 +29,19 @@ struct RequestReader::Parser {
     http_parser p{};
     http_parser_settings settings{};
     RequestReader* owner = nullptr;
+    // For finding obs-folds (RFC 9112 5.2), which http_parser joins silently: where the
+    // bytes of this feed() start, and whether those of the previous one ended at the start
+    // of a line (after a LF, then only SP or HTAB).
+    const char* data_begin = nullptr;
+    bool prev_at_line_start = false;
+
+    // A value piece is a folded continuation when only SP/HTAB stand between it and a LF.
+    bool folded(const char* at) const {
+        const char* q = at;
+        while (q > data_begin && (q[-1] == ' ' || q[-1] == '\t'))
+            --q;
+        return q > data_begin ? q[-1] == '\n' : prev_at_line_start;
+    }
 
     static RequestReader& of(http_parser* p) { return *static_cast<Parser*>(p->data)->owner; }
 
@@ -49,6 +64,8 @@ struct RequestReader::Parser {
             r.head_done_ = false;
             r.head_bytes_ = 0;
             r.started_ = true;
+            r.upgrade_ = false;
+            r.expect_continue_ = false;
             return 0;
         };
         settings.on_url = [](http_parser* p, const char* at, size_t n) {
@@ -69,6 +86,12 @@ struct RequestReader::Parser {
         settings.on_header_value = [](http_parser* p, const char* at, size_t n) {
             RequestReader& r = of(p);
             if (!count(r, n)) return -1;
+            // A line starting with whitespace could hide a header from whoever reads the
+            // head differently (a fold before "Transfer-Encoding"): refused, not joined.
+            if (n > 0 && static_cast<Parser*>(p->data)->folded(at)) {
+                r.fail(400, "obsolete line folding in a header");
+                return -1;
+            }
             r.value_.append(at, n);
             r.in_value_ = true;
             return 0;
@@ -143,10 +166,7 @@ bool RequestReader::check_head() {
         fail(501, "CONNECT is not served");
         return false;
     }
-    if (p.upgrade) {
-        fail(501, "protocol upgrades are not served here");
-        return false;
-    }
+    upgrade_ = p.upgrade != 0;
     auto target = parse_target(url_);
     if (!target) {
         fail(400, "malformed request target");
@@ -154,6 +174,7 @@ bool RequestReader::check_head() {
     }
     request_.path = std::move(target->path);
     request_.query = std::move(target->query);
+    request_.target = url_;
     // RFC 9112 3.2: a 1.1 request without exactly one Host is answered 400.
     if (p.http_minor >= 1 && request_.headers.count("Host") != 1) {
         fail(400, "an HTTP/1.1 request needs exactly one Host header");
@@ -163,12 +184,28 @@ bool RequestReader::check_head() {
         fail(413, "request body exceeds the limit");
         return false;
     }
+    if (auto refused = http::check_head(request_)) {
+        fail(refused->status, "refused by the head checks");
+        rejection_ = std::move(refused);
+        return false;
+    }
+    bool body_follows = (p.flags & F_CHUNKED) || ((p.flags & F_CONTENTLENGTH) && p.content_length);
+    if (p.http_minor >= 1 && body_follows)
+        if (auto expect = request_.header("Expect");
+            expect && strcasecmp(std::string(*expect).c_str(), "100-continue") == 0)
+            expect_continue_ = true;
     return true;
 }
 
 std::size_t RequestReader::feed(std::string_view data) {
     if (state_ != State::need_more || data.empty()) return 0;
+    parser_->data_begin = data.data();
     std::size_t n = http_parser_execute(&parser_->p, &parser_->settings, data.data(), data.size());
+    {
+        std::string_view used = data.substr(0, n);
+        std::size_t last = used.find_last_not_of(" \t");
+        if (last != std::string_view::npos) parser_->prev_at_line_start = used[last] == '\n';
+    }
     auto err = HTTP_PARSER_ERRNO(&parser_->p);
     if (state_ == State::complete || state_ == State::error) return n;
     if (err != HPE_OK) {
@@ -178,7 +215,12 @@ std::size_t RequestReader::feed(std::string_view data) {
             fail(400, std::string("malformed request: ") + http_errno_description(err));
         return n;
     }
-    if (parser_->p.upgrade) fail(501, "protocol upgrades are not served here");
+    // "GET /\r\n" is a whole HTTP/0.9 request, which http_parser would wait on as the start
+    // of a 1.x head: refused at once, not left hanging.
+    if (started_ && !head_done_ && parser_->p.http_major == 0 && parser_->p.http_minor == 9) {
+        fail(400, "HTTP/0.9 requests are not served");
+        return n;
+    }
     return n;
 }
 

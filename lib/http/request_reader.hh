@@ -1,7 +1,8 @@
 // Incremental HTTP/1.1 request parsing for the content server (http_parser underneath):
 // bytes in, whole requests (head and a small buffered body) out, one at a time, so
-// pipelined requests are answered in order. Independent of sockets, so it is unit tested
-// and fuzzed on its own.
+// pipelined requests are answered in order. Each head also passes http::check_head, the
+// general server's smuggling checks, so both engines refuse the same requests.
+// Independent of sockets, so it is unit tested and fuzzed on its own.
 #pragma once
 
 #include "http/message.hh"
@@ -9,8 +10,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace strata::http {
 
@@ -40,6 +43,15 @@ public:
     // For State::error: 400, 413, 431 or 501, and a sentence for the error body.
     int error_status() const noexcept { return error_status_; }
     const std::string& error_message() const noexcept { return error_message_; }
+    // For State::error found by http::check_head (head_check.hh): its whole answer.
+    const std::optional<Response>& rejection() const noexcept { return rejection_; }
+
+    // The taken request asked for a protocol switch (Upgrade + Connection: upgrade): the
+    // bytes after its head are not HTTP, so unless the answer is a 101 the connection closes.
+    bool upgrade() const noexcept { return upgrade_; }
+    // Once per request: the head asked for "Expect: 100-continue" and the body is still to
+    // come, so the server sends an interim 100 before the client sends it.
+    bool take_expect_continue() noexcept { return std::exchange(expect_continue_, false); }
 
     // Some bytes of a request have arrived and it is not complete (timeouts differ).
     bool mid_request() const noexcept { return started_; }
@@ -66,6 +78,9 @@ private:
     std::size_t head_bytes_ = 0;
     int error_status_ = 0;
     std::string error_message_;
+    std::optional<Response> rejection_;
+    bool upgrade_ = false;
+    bool expect_continue_ = false;
 };
 
 } // namespace strata::http

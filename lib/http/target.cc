@@ -70,7 +70,9 @@ std::optional<Target> parse_target(std::string_view raw) {
         auto key = percent_decode(pair.substr(0, eq), true);
         auto value = eq == std::string_view::npos ? std::optional<std::string>("")
                                                   : percent_decode(pair.substr(eq + 1), true);
-        if (!key || !value) return std::nullopt;
+        // Left out, not refused: a proxy forwards the query as sent (Request::target), and
+        // a handler that needs the argument finds it missing.
+        if (!key || !value) continue;
         t.query.emplace(std::move(*key), std::move(*value));
     }
     return t;

@@ -17,7 +17,8 @@ struct Target {
 
 // nullopt for a malformed target: empty, not starting with '/' (after an absolute form's
 // authority, where an empty path is "/"), a bad %-escape, or a decoded NUL or other control
-// character anywhere. A "#fragment" is dropped.
+// character in the path. A query argument with either is left out of `query` (the raw
+// target still has it, for proxies). A "#fragment" is dropped.
 std::optional<Target> parse_target(std::string_view raw);
 
 // Percent-decodes s ('+' to space when plus_is_space); nullopt on a bad escape or a decoded

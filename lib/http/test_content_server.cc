@@ -60,6 +60,9 @@ struct Fixture {
     std::thread thread;
     std::mutex mu;
     std::vector<Seen> seen;
+    std::vector<std::thread> repliers;                     // async replies from other threads
+    std::vector<std::unique_ptr<http::Upgraded>> upgraded; // kept open until stop() revokes
+    std::atomic<int> revoked{0};
 
     std::string path(const std::string& name) const { return dir + "/" + name; }
 
@@ -189,6 +192,61 @@ struct Fixture {
             resp.headers.emplace("Connection", "keep-alive");
             return resp;
         });
+        // Async routes: answered at once, from a loop timer, from another thread, or never.
+        router.add_async("GET", "/async/now", [](http::Request& r, http::Reply reply) {
+            reply(http::Response::text(200, "now:" + r.path));
+        });
+        router.add_async("GET", "/async/later", [this](http::Request& r, http::Reply reply) {
+            struct Later {
+                uv_timer_t timer;
+                http::Reply reply;
+            };
+            auto* later = new Later{{}, reply};
+            uv_timer_init(&loop, &later->timer);
+            later->timer.data = later;
+            uv_timer_start(
+                &later->timer,
+                [](uv_timer_t* t) {
+                    auto* l = static_cast<Later*>(t->data);
+                    l->reply(http::Response::text(200, "later"));
+                    uv_close(reinterpret_cast<uv_handle_t*>(t),
+                             [](uv_handle_t* h) { delete static_cast<Later*>(h->data); });
+                },
+                arg(r, "ms", 50), 0);
+        });
+        router.add_async("GET", "/async/thread", [this](http::Request& r, http::Reply reply) {
+            auto ms = arg(r, "ms", 50);
+            std::lock_guard lock(mu);
+            repliers.emplace_back([reply, ms] {
+                usleep(static_cast<useconds_t>(ms * 1000));
+                reply(http::Response::text(200, "thread"));
+            });
+        });
+        router.add_async("GET", "/async/lost", [](http::Request&, http::Reply) {});
+        router.add_async("POST", "/async/echo", [](http::Request& r, http::Reply reply) {
+            reply(http::Response::text(200, "len=" + std::to_string(r.body.size())));
+        });
+        // Who the server says the client is, and the target as sent.
+        router.get("/who", [](http::Request& r) {
+            std::string uid = r.peer ? std::to_string(r.peer->uid) : "-";
+            return http::Response::text(200, r.remote_address + "|" + r.target + "|" + uid);
+        });
+        // A protocol switch: after the 101 the handler writes what came with the head, then
+        // keeps the connection (drop=1: closes it at once).
+        router.add_async("GET", "/ws", [this](http::Request& r, http::Reply reply) {
+            bool drop = arg(r, "drop", 0) != 0;
+            http::Response resp;
+            resp.status = 101;
+            resp.headers.emplace("Upgrade", "test");
+            resp.upgrade = [this, drop](std::unique_ptr<http::Upgraded> up) {
+                std::string msg = "early=" + up->take_early_bytes() + ";";
+                (void)!::send(up->fd(), msg.data(), msg.size(), MSG_NOSIGNAL);
+                if (drop) return;
+                up->on_revoked([this] { ++revoked; });
+                upgraded.push_back(std::move(up));
+            };
+            reply(std::move(resp));
+        });
         router.get("/reader", [](http::Request& r) {
             struct Reader : http::BodyReader {
                 std::uint64_t n;
@@ -233,13 +291,29 @@ struct Fixture {
     }
 
     ~Fixture() {
-        uv_async_send(&stop_async);
-        thread.join();
+        {
+            std::lock_guard lock(mu);
+            for (auto& t : repliers)
+                t.join();
+        }
+        if (!stopped) {
+            uv_async_send(&stop_async);
+            thread.join();
+        }
+        upgraded.clear(); // revoked: their destruction is a no-op
         server.reset();
         uv_loop_close(&loop);
         std::error_code ec;
         std::filesystem::remove_all(dir, ec);
     }
+
+    // Stops the server on its loop, and waits until it has.
+    void server_stop_and_wait() {
+        uv_async_send(&stop_async);
+        thread.join();
+        stopped = true;
+    }
+    bool stopped = false;
 
     std::vector<Seen> observed() {
         std::lock_guard lock(mu);
@@ -656,8 +730,11 @@ Test(content_server, malformed_is_400_and_close) {
     }
     auto r = exchange("GET / HTTP/2.0\r\nHost: t\r\n\r\n");
     cr_assert_eq(r.status, 505, "%s", show(r));
-    r = exchange("GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
-    cr_assert_eq(r.status, 501, "%s", show(r));
+    // A route that does not switch protocols answers; what follows the head is not HTTP.
+    r = exchange(
+        "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    cr_assert_eq(r.status, 200, "%s", show(r));
+    cr_assert_eq(r.header("Connection").value_or(""), "close");
     r = exchange("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n");
     cr_assert_eq(r.status, 501, "%s", show(r));
     auto seen = g_fx->observed();
@@ -1025,4 +1102,109 @@ Test(content_server, out_of_descriptors_does_not_spin) {
         auto r = waiting[i]->read();
         cr_assert_eq(r.body, "n=" + std::to_string(i), "connection %d: %s", i, show(r));
     }
+}
+
+Test(content_server, async_replies_from_the_loop_a_timer_and_a_thread) {
+    start();
+    cr_assert_eq(exchange(get("/async/now")).body, "now:/async/now");
+    cr_assert_eq(exchange(get("/async/later?ms=20")).body, "later");
+    cr_assert_eq(exchange(get("/async/thread?ms=20")).body, "thread");
+    // Pipelined: the slow ones first, yet every answer in request order.
+    auto c = connect_tcp();
+    c->send(get("/async/later?ms=200") + get("/async/thread?ms=100") + get("/async/now") +
+            get("/hello"));
+    for (const char* want : {"later", "thread", "now:/async/now", "hi\n"}) {
+        auto r = c->read();
+        cr_assert_eq(r.body, want, "%s", show(r));
+    }
+    // The loop kept serving others while those waited.
+    auto slow = connect_tcp();
+    slow->send(get("/async/later?ms=500"));
+    auto t0 = Clock::now();
+    cr_assert_eq(exchange(get("/hello")).body, "hi\n");
+    cr_assert_lt(seconds_since(t0), 0.4, "a waiting async request held up another client");
+    cr_assert_eq(slow->read().body, "later");
+}
+
+Test(content_server, a_lost_reply_is_a_500_and_the_connection_lives) {
+    start();
+    auto c = connect_tcp();
+    c->send(get("/async/lost") + get("/hello"));
+    auto r = c->read();
+    cr_assert_eq(r.status, 500, "%s", show(r));
+    cr_assert_eq(c->read().body, "hi\n");
+}
+
+Test(content_server, client_leaving_while_awaiting) {
+    start();
+    for (const char* target : {"/async/later?ms=200", "/async/thread?ms=200"}) {
+        auto c = connect_tcp();
+        c->send(get(target));
+        usleep(20 * 1000);
+        c.reset(); // gone before the answer
+    }
+    // A client half-closing after its request still gets the answer, then the close.
+    auto h = connect_tcp();
+    h->send(get("/async/later?ms=100"));
+    shutdown(h->fd, SHUT_WR);
+    cr_assert_eq(h->read().body, "later");
+    cr_assert(h->closed_within(2));
+    usleep(300 * 1000); // the replies for the departed clients have come and gone
+    cr_assert_eq(exchange(get("/hello")).body, "hi\n");
+}
+
+Test(content_server, async_route_with_a_body_and_expect_continue) {
+    start();
+    auto c = connect_tcp();
+    c->send("POST /async/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+            "Expect: 100-continue\r\n\r\n");
+    auto interim = c->read();
+    cr_assert_eq(interim.status, 100, "no interim 100: %s", show(interim));
+    c->send("hello");
+    auto r = c->read();
+    cr_assert_eq(r.body, "len=5", "%s", show(r));
+    // A body sent along with the head gets no 100.
+    c->send("POST /async/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+            "Expect: 100-continue\r\n\r\nab");
+    r = c->read();
+    cr_assert_eq(r.status, 200, "%s", show(r));
+    cr_assert_eq(r.body, "len=2");
+}
+
+Test(content_server, client_address_peer_and_target) {
+    start();
+    auto r = exchange(get("/who?a=%41&b"));
+    cr_assert_eq(r.body, "127.0.0.1|/who?a=%41&b|-", "%s", r.body.c_str());
+    auto u = connect_unix();
+    u->send(get("/who"));
+    r = u->read();
+    cr_assert_eq(r.body, "|/who|" + std::to_string(getuid()), "%s", r.body.c_str());
+}
+
+Test(content_server, upgrade_hands_the_socket_over) {
+    start();
+    auto c = connect_tcp();
+    c->send("GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\nEARLY");
+    auto r = c->read();
+    cr_assert_eq(r.status, 101, "%s", show(r));
+    cr_assert_eq(r.header("Connection").value_or(""), "Upgrade", "%s", show(r));
+    cr_assert_eq(r.header("Upgrade").value_or(""), "test");
+    cr_assert(!r.header("Content-Length").has_value(), "%s", show(r));
+    while (c->buf.find(';') == std::string::npos && c->receive(2)) {
+    }
+    cr_assert_eq(c->buf, "early=EARLY;", "%s", c->buf.c_str());
+    cr_assert(!c->closed_within(0.3), "the handed-over connection was closed");
+    // Dropped by its owner: closed.
+    auto d = connect_tcp();
+    d->send("GET /ws?drop=1 HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n");
+    cr_assert_eq(d->read().status, 101);
+    cr_assert(d->closed_within(2), "a dropped Upgraded left the connection open");
+    cr_assert_eq(d->buf, "early=;");
+    // A 101 to a request that asked for no switch is refused, not half-done.
+    auto e = exchange(get("/ws"));
+    cr_assert_eq(e.status, 500, "%s", show(e));
+    // Stopping the server revokes what it handed over, and the client sees the close.
+    g_fx->server_stop_and_wait();
+    cr_assert_eq(g_fx->revoked.load(), 1);
+    cr_assert(c->closed_within(2), "a revoked connection stayed open");
 }

@@ -433,13 +433,13 @@ refused_check("Transfer-Encoding in an HTTP/1.0 request",
 refused_check("'Transfer-Encoding :' (space before the colon)",
               b"POST /rec/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n"
               b"Content-Length: 5\r\n\r\n0\r\n\r\n")
-for size in [b"zz", b"-1", b"0x3", b"3 ;x", b"", b"3\n"]:
-    refused_check(f"chunk size {size.decode()!r} (libmicrohttpd's own 400)",
+for size in [b"zz", b"-1", b"0x3", b"", b"3\n"]:
+    refused_check(f"chunk size {size.decode()!r}",
                   b"POST /rec/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + size +
                   b"\r\nabc\r\n0\r\n\r\n", shape=False)
-refused_check("chunk size over 2^64 (libmicrohttpd's own 413)",
+refused_check("chunk size over 2^64",
               b"POST /rec/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-              b"ffffffffffffffffffff\r\nabc\r\n0\r\n\r\n", statuses=(413,), shape=False)
+              b"ffffffffffffffffffff\r\nabc\r\n0\r\n\r\n", statuses=(400, 413), shape=False)
 refused_check("chunk data longer than its size (libmicrohttpd's own 400)",
               b"POST /rec/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
               b"3\r\nabcdef\r\n0\r\n\r\n", shape=False)
@@ -475,7 +475,17 @@ rec_reset()
 out, _, _ = raw(b"POST /rec/same HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n"
                 b"Connection: close\r\n\r\nabc")
 reqs, _ = rec_seen()
-t.ok(len(reqs) == 1 and reqs[0]["body"] == b"abc", "two equal Content-Lengths are one",
+t.ok((len(reqs) == 1 and reqs[0]["body"] == b"abc") or
+     (out.startswith(b"HTTP/1.1 400") and not reqs),
+     "two equal Content-Lengths are one request or refused (RFC 9110 8.6), never two",
+     (out[:300], reqs))
+rec_reset()
+out, _, _ = raw(b"POST /rec/bws HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                b"Connection: close\r\n\r\n3 ;x\r\nabc\r\n0\r\n\r\n")
+reqs, _ = rec_seen()
+t.ok((len(reqs) == 1 and reqs[0]["body"] == b"abc") or
+     (out.startswith(b"HTTP/1.1 400") and not reqs),
+     "chunk size '3 ;x' (BWS before an extension, RFC 9112 7.1.1): read as 3 bytes or refused",
      (out[:300], reqs))
 rec_reset()
 out, _, _ = raw(b"GET /rec/fold HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
@@ -535,7 +545,7 @@ for m in [b"FROB", b"TRACE", b"get", b"A" * 1000]:
     refused_check(f"method {m[:20].decode()}", m + b" /rec/a HTTP/1.1\r\nHost: x\r\nConnection: "
                   b"close\r\n\r\n", statuses=(405, 501, 400), hidden=False)
 refused_check("CONNECT", b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n",
-              statuses=(400, 405))
+              statuses=(400, 405, 501))
 for name, target in [("no leading slash", b"rec/a"), ("'*' on GET", b"*"),
                      ("a raw space", b"/rec/a b"), ("a bad %-escape", b"/rec/%zz"),
                      ("%00", b"/rec/a%00b"), ("%0d%0a", b"/rec/a%0d%0aX-Evil:%201"),
@@ -544,7 +554,7 @@ for name, target in [("no leading slash", b"rec/a"), ("'*' on GET", b"*"),
                      ("'%2e%2e' up to a route that needs auth", b"/rec/%2e%2e/private/secret"),
                      ("'..%2f'", b"/rec/..%2f..%2fprivate"), ("'.'", b"/rec/./a")]:
     refused_check(f"request-target with {name}", b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
-refused_check("HTTP/0.9 (libmicrohttpd's own 400)", b"GET /rec/a\r\n", shape=False, hidden=False)
+refused_check("HTTP/0.9", b"GET /rec/a\r\n", shape=False, hidden=False)
 refused_check("an unknown HTTP version (libmicrohttpd's own 400)",
               b"GET /rec/a HTTP/9\r\nHost: x\r\n\r\n", shape=False)
 refused_check("the HTTP/2 connection preface (libmicrohttpd's own 505)",
