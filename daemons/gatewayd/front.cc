@@ -102,4 +102,22 @@ void Front::answer(http::Request& r, const http::Reply& reply, bool healthz) {
     }
 }
 
+void Front::log_unrouted(const http::Exchange& x) {
+    if (!log_ || !x.route.empty()) return;
+    const http::Request& r = x.request;
+    AccessRecord rec;
+    rec.started -= std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(x.seconds));
+    rec.request_id = new_request_id();
+    rec.remote = r.remote_address;
+    rec.method = r.method.empty() ? "-" : r.method;
+    rec.target = r.target.empty() ? r.path : r.target;
+    rec.host = std::string(r.header("Host").value_or(""));
+    rec.user_agent = std::string(r.header("User-Agent").value_or(""));
+    if (auto ref = r.header("Referer")) rec.referer = std::string(*ref);
+    rec.status = x.status;
+    rec.bytes = x.body_bytes;
+    log_->write(rec);
+}
+
 } // namespace strata::gatewayd

@@ -13,6 +13,7 @@
 #include "access_log.hh"
 #include "address_list.hh"
 #include "http/router.hh"
+#include "http/server.hh"
 #include "proxy.hh"
 
 #include <memory>
@@ -41,6 +42,10 @@ public:
     void serve(std::unique_ptr<Generation> next);
     // nullptr: no access log. Lines of requests in flight go to the new one.
     void set_access_log(std::unique_ptr<AccessLog> log) { log_ = std::move(log); }
+    // For the HTTP server's observer: a request answered before any route saw it (a head
+    // refused by the server's checks, a method no route takes) goes to the access log too,
+    // as the gateway's own answer with a request id of its own.
+    void log_unrouted(const http::Exchange& exchange);
     AccessLog* access_log() { return log_.get(); }
     // Generations still serving requests that arrived before the last serve().
     std::size_t retired() const { return retired_.size(); }

@@ -234,6 +234,7 @@ void start(daemon::Runtime& rt) {
     g_front->serve(generation(rt, cfg));
     apply_access_log(cfg);
     g_front->install(g_public);
+    rt.observe_listeners([](const http::Exchange& x) { g_front->log_unrouted(x); });
     rt.add_listener("public", cfg.string_list("public.listen"), g_public,
                     daemon::Runtime::Engine::content);
     if (auto cert = gatewayd::tls_certificate(cfg)) {

@@ -189,8 +189,10 @@ void Runtime::take_sockets() {
         log::warning("closing socket '{}' passed by systemd: this daemon does not use it", name);
     activated.close_leftovers();
 
-    for (auto& server : servers_) {
-        server->set_observer([this](const http::Exchange& x) {
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
+        auto& server = servers_[i];
+        const bool listener = i > 0; // servers_[0] is the control socket's
+        server->set_observer([this, listener](const http::Exchange& x) {
             std::string_view route = x.route.empty() ? std::string_view("none") : x.route;
             char code[8];
             auto [end, ec] = std::to_chars(code, code + sizeof code, x.status);
@@ -200,6 +202,7 @@ void Runtime::take_sockets() {
             if (x.body_bytes) response_bytes_->with({route}).inc(static_cast<double>(x.body_bytes));
             if (x.request_body_bytes)
                 request_bytes_->with({route}).inc(static_cast<double>(x.request_body_bytes));
+            if (listener && listener_observer_) listener_observer_(x);
         });
     }
 }

@@ -75,6 +75,12 @@ public:
                       const http::Router& router, Engine engine = Engine::general,
                       std::optional<std::string> tls_priorities = std::nullopt);
 
+    // Also told of every exchange on the add_listener() listeners (not the control socket),
+    // after the runtime's metrics: e.g. gatewayd logs the requests refused before a route.
+    void observe_listeners(http::RequestObserver observer) {
+        listener_observer_ = std::move(observer);
+    }
+
     // Reload from the same config path. Returns an error message, or nullopt on success.
     std::optional<std::string> reload();
     void request_stop();
@@ -85,6 +91,7 @@ public:
     int run();
 
 private:
+    http::RequestObserver listener_observer_;
     struct Listener {
         std::string fd_name;
         std::vector<std::string> addresses;

@@ -343,6 +343,8 @@ struct ContentServer::Conn {
                                           reader.error_message());
                 Request bad = reader.take();
                 if (bad.method.empty()) bad.method = "-";
+                bad.remote_address = remote;
+                bad.peer = peer;
                 answer(bad, nullptr, std::move(refused), false, Clock::now(), false,
                        bad.body.size());
                 break;

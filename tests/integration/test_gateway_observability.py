@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import socketserver
 import threading
 import time
@@ -203,6 +204,39 @@ t.ok(logged["apikey"]["caller"] == "api_key" and "topsecret" not in "\n".join(li
      "Bearer" not in "\n".join(lines), "the caller kind is logged, never the credential",
      logged["apikey"])
 t.ok(metric_line("strata_gateway_access_log_dropped_total") == 0, "no line dropped")
+
+
+# Requests answered before any route saw them are logged too, as the gateway's own answers.
+def raw_once(data):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        return out
+    finally:
+        s.close()
+
+
+before = len(log_lines())
+folded = raw_once(b"GET /api/fold HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n X-B: 2\r\n\r\n")
+unrouted = raw_once(b"PROPFIND /api/x HTTP/1.1\r\nHost: x\r\nUser-Agent: dav-agent\r\n"
+                    b"Connection: close\r\n\r\n")
+t.ok(folded.startswith(b"HTTP/1.1 400") and unrouted.startswith(b"HTTP/1.1 405"),
+     "control: an obs-fold gets 400, a method no route takes 405", (folded[:80], unrouted[:80]))
+t.ok(wait_until(lambda: len(log_lines()) >= before + 2, 5), "both are logged",
+     log_lines()[before:])
+new = [json.loads(line) for line in log_lines()[before:]]
+t.ok(len(new) == 2 and new[0]["status"] == 400 and new[0]["remote"] == "127.0.0.1" and
+     new[0]["upstream"] == "gateway" and new[0]["route"] is None and
+     re.fullmatch(r"[0-9a-f]{32}", new[0]["request_id"]) and
+     new[0]["bytes"] == len(folded.split(b"\r\n\r\n", 1)[1]),
+     "a refused head: status, client, bytes, an id of the gateway's own", new)
+t.ok(len(new) == 2 and new[1]["method"] == "PROPFIND" and new[1]["path"] == "/api/x" and
+     new[1]["status"] == 405 and new[1]["user_agent"] == "dav-agent" and new[1]["host"] == "x",
+     "an unrouted method: method, path, status, user agent, host", new)
 
 # Hot reload: /api moves to pool b, /new appears, /limited goes, while a slow request to the
 # old /api (pool a) is in flight.
