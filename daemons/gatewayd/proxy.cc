@@ -2,6 +2,7 @@
 
 #include "auth/api_key.hh"
 #include "compression.hh"
+#include "header_name_set.hh"
 #include "http_client/async_client.hh"
 #include "request_id.hh"
 #include "text.hh"
@@ -26,7 +27,7 @@ using http_client::ErrorKind;
 
 // Lower-case names of the headers a proxy never forwards (RFC 9110 7.6.1, plus what the
 // client library sets itself).
-const std::set<std::string, http::CaseLess> not_forwarded = {
+const HeaderNameSet not_forwarded = {
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -129,9 +130,9 @@ std::string origin_form(std::string_view path, const http::Request& req) {
 }
 
 // Headers of the client's or the upstream's message that are replaced, not passed on.
-const std::set<std::string, http::CaseLess> replaced_upstream = {
-    "x-request-id", "traceparent", "x-forwarded-host", "x-forwarded-proto"};
-const std::set<std::string, http::CaseLess> replaced_downstream = {"x-request-id", "date"};
+const HeaderNameSet replaced_upstream = {"x-request-id", "traceparent", "x-forwarded-host",
+                                         "x-forwarded-proto"};
+const HeaderNameSet replaced_downstream = {"x-request-id", "date"};
 
 // Header names listed in Connection: are hop-by-hop too. Works on both header types (the
 // server's multimap, the client's list of pairs).
@@ -530,13 +531,13 @@ void Proxy::send_route(http::Request& req, std::size_t index, std::shared_ptr<Ex
     up.timeout = std::chrono::milliseconds(route->timeout_ms);
     std::string forwarded_for;
     for (const auto& [k, v] : req.headers) {
-        if (not_forwarded.count(k) || hop.count(k)) continue;
+        if (not_forwarded.contains(k) || hop.count(k)) continue;
         if (!c.pass_authorization && strcasecmp(k.c_str(), "authorization") == 0) continue;
         if (strcasecmp(k.c_str(), "x-forwarded-for") == 0) {
             forwarded_for += (forwarded_for.empty() ? "" : ", ") + v;
             continue;
         }
-        if (replaced_upstream.count(k)) continue;
+        if (replaced_upstream.contains(k)) continue;
         up.headers.add(k, v);
     }
     if (!req.remote_address.empty())
@@ -680,7 +681,8 @@ void Proxy::start_exchange(const std::shared_ptr<Exchange>& x, std::size_t membe
         out.status = status;
         auto hop = connection_tokens(r.response.headers);
         for (const auto& [k, v] : r.response.headers) {
-            if (not_forwarded.count(k) || hop.count(k) || replaced_downstream.count(k)) continue;
+            if (not_forwarded.contains(k) || hop.count(k) || replaced_downstream.contains(k))
+                continue;
             out.headers.emplace(k, v);
         }
         out.headers.emplace("X-Request-Id", x->request_id);
@@ -770,7 +772,7 @@ void Proxy::websocket_answered(const std::shared_ptr<Exchange>& x, std::size_t m
     out.status = o.status;
     auto hop = connection_tokens(o.headers);
     for (const auto& [k, v] : o.headers) {
-        if (not_forwarded.count(k) || hop.count(k) || replaced_downstream.count(k)) continue;
+        if (not_forwarded.contains(k) || hop.count(k) || replaced_downstream.contains(k)) continue;
         out.headers.emplace(k, v);
     }
     if (o.kind == Kind::upgraded) {

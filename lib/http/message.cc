@@ -6,12 +6,6 @@
 
 namespace strata::http {
 
-bool CaseLess::operator()(std::string_view a, std::string_view b) const {
-    size_t n = std::min(a.size(), b.size());
-    int c = strncasecmp(a.data(), b.data(), n);
-    return c < 0 || (c == 0 && a.size() < b.size());
-}
-
 std::optional<std::string_view> Request::header(std::string_view name) const {
     auto it = headers.find(name);
     if (it == headers.end()) return std::nullopt;

@@ -5,7 +5,7 @@ STRATA_BUILD_PACKAGES=(
     meson ninja-build pkg-config clang lld libclang-rt-14-dev g++ git
     libuv1-dev libmicrohttpd-dev liblmdb-dev libcriterion-dev libtomlplusplus-dev
     nlohmann-json3-dev libcurl4-openssl-dev libsodium-dev libgnutls28-dev libsystemd-dev libmagic-dev libclamav-dev libfmt-dev libssl-dev libhttp-parser-dev
-    libicu-dev zlib1g-dev libbrotli-dev
+    libicu-dev zlib1g-dev libbrotli-dev libgoogle-perftools-dev
     libbpf-dev libxdp-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
     scdoc groff-base man-db systemd python3 curl
 )
