@@ -64,12 +64,14 @@ void Front::answer(http::Request& r, const http::Reply& reply, bool healthz) {
     auto rec = std::make_shared<AccessRecord>();
     auto rid = r.header("X-Request-Id");
     rec->request_id = rid && request_id_ok(*rid) ? std::string(*rid) : new_request_id();
-    rec->remote = r.remote_address;
-    rec->method = r.method;
-    rec->target = r.target.empty() ? r.path : r.target;
-    rec->host = std::string(r.header("Host").value_or(""));
-    rec->user_agent = std::string(r.header("User-Agent").value_or(""));
-    if (auto ref = r.header("Referer")) rec->referer = std::string(*ref);
+    if (log_) { // only the log reads these: without one, no copies per request
+        rec->remote = r.remote_address;
+        rec->method = r.method;
+        rec->target = r.target.empty() ? r.path : r.target;
+        rec->host = std::string(r.header("Host").value_or(""));
+        rec->user_agent = std::string(r.header("User-Agent").value_or(""));
+        if (auto ref = r.header("Referer")) rec->referer = std::string(*ref);
+    }
     const bool head = r.method == "HEAD";
     // The generation rides with the answer: a reload meanwhile does not free its proxy.
     std::shared_ptr<Generation> gen = current_;

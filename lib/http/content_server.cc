@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <thread>
 #include <unistd.h>
 
@@ -199,6 +200,8 @@ struct ContentServer::Conn {
     // The response being sent: `out` first, then `pending` pieces in order, then `body_reader`.
     std::string out;
     std::size_t out_off = 0;
+    std::string body; // a literal body, after `out` (pieces and readers come after both)
+    std::size_t body_off = 0;
     std::deque<BodyPiece> pending;
     std::uint64_t piece_done = 0; // bytes of pending.front() already sent
     std::shared_ptr<BodyReader> body_reader;
@@ -442,6 +445,8 @@ struct ContentServer::Conn {
 
         out.clear();
         out_off = 0;
+        body.clear();
+        body_off = 0;
         pending.clear();
         piece_done = 0;
         body_reader.reset();
@@ -490,7 +495,7 @@ struct ContentServer::Conn {
             } else if (r.reader) {
                 body_reader = r.reader;
             } else {
-                out += r.body;
+                body = std::move(r.body); // sent with the head in one sendmsg, not copied
             }
             inline_small_pieces();
         }
@@ -546,16 +551,28 @@ struct ContentServer::Conn {
     // socket is full (wait for UV_WRITABLE) or the connection was closed.
     bool flush() {
         for (;;) {
-            if (out_off < out.size()) {
+            if (out_off < out.size() || body_off < body.size()) {
+                iovec iov[2];
+                int count = 0;
+                if (out_off < out.size())
+                    iov[count++] = {out.data() + out_off, out.size() - out_off};
+                if (body_off < body.size())
+                    iov[count++] = {body.data() + body_off, body.size() - body_off};
+                msghdr msg{};
+                msg.msg_iov = iov;
+                msg.msg_iovlen = static_cast<std::size_t>(count);
                 int flags = MSG_NOSIGNAL | (more_follows() ? MSG_MORE : 0);
-                ssize_t n = ::send(fd, out.data() + out_off, out.size() - out_off, flags);
+                ssize_t n = ::sendmsg(fd, &msg, flags);
                 if (n < 0) {
                     if (errno == EINTR) continue;
                     if (errno == EAGAIN) return false;
                     close();
                     return false;
                 }
-                out_off += static_cast<std::size_t>(n);
+                auto sent = static_cast<std::size_t>(n);
+                std::size_t from_out = std::min(sent, out.size() - out_off);
+                out_off += from_out;
+                body_off += sent - from_out;
                 last_progress = Clock::now();
                 continue;
             }
@@ -611,6 +628,8 @@ struct ContentServer::Conn {
             body_reader.reset();
             out.clear();
             out_off = 0;
+            body = std::string(); // the next answer brings its own buffer
+            body_off = 0;
             if (close_after || truncated) {
                 close();
                 return false;
