@@ -1,18 +1,12 @@
 #include "caller.hh"
 
+#include "http/ows.hh"
+
 #include <string>
 
 namespace strata::blockd {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
 
 // Calls fn on each ';'- or ','-separated piece of `list`, trimmed.
 template <class F>
@@ -20,7 +14,7 @@ void each(std::string_view list, char sep, F fn) {
     std::size_t s = 0;
     while (s <= list.size()) {
         auto end = list.find(sep, s);
-        fn(trim(list.substr(s, end == list.npos ? list.npos : end - s)));
+        fn(http::trim_ows(list.substr(s, end == list.npos ? list.npos : end - s)));
         if (end == list.npos) break;
         s = end + 1;
     }

@@ -2,6 +2,8 @@
 // header values, config words).
 #pragma once
 
+#include "http/ows.hh"
+
 #include <algorithm>
 #include <string>
 #include <string_view>
@@ -18,11 +20,7 @@ inline std::string lower(std::string_view s) {
 
 // Without leading and trailing spaces and tabs.
 inline std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
+    return http::trim_ows(s);
 }
 
 // The non-empty, trimmed items of a list separated by `sep`.

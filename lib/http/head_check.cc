@@ -1,5 +1,6 @@
 #include "http/head_check.hh"
 
+#include "http/ows.hh"
 #include "http/target.hh"
 
 #include <algorithm>
@@ -26,14 +27,6 @@ bool field_value(std::string_view s) {
         auto c = static_cast<unsigned char>(ch);
         return c == '\t' || (c >= 0x20 && c != 0x7f);
     });
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
 }
 
 bool dot_segment(std::string_view path) {
@@ -93,7 +86,7 @@ std::optional<Response> check_head(const Request& req) {
         if (strcasecmp(name.c_str(), "host") == 0) {
             ++hosts;
         } else if (strcasecmp(name.c_str(), "content-length") == 0) {
-            std::string_view v = trim(value);
+            std::string_view v = trim_ows(value);
             if (v.empty() || v.find_first_not_of("0123456789") != v.npos)
                 return refuse(400, "bad_request", "Content-Length is not a number");
             if (length && *length != v)
@@ -125,7 +118,7 @@ std::optional<Response> check_head(const Request& req) {
             // not decode.
             auto comma = lower.rfind(',');
             bool chunked_last = comma != lower.npos &&
-                                trim(std::string_view(lower).substr(comma + 1)) == "chunked" &&
+                                trim_ows(std::string_view(lower).substr(comma + 1)) == "chunked" &&
                                 lower.find("chunked") == lower.rfind("chunked");
             if (chunked_last)
                 return refuse(501, "not_implemented",

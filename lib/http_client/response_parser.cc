@@ -1,5 +1,7 @@
 #include "http_client/response_parser.hh"
 
+#include "http/ows.hh"
+
 #include <algorithm>
 #include <charconv>
 
@@ -18,20 +20,12 @@ bool is_tchar(unsigned char c) {
            std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
-
 // Calls f on each comma-separated, trimmed, non-empty element of a list header.
 template <class F>
 void each_element(std::string_view v, F f) {
     while (!v.empty()) {
         auto comma = v.find(',');
-        auto item = trim(v.substr(0, comma));
+        auto item = http::trim_ows(v.substr(0, comma));
         if (!item.empty()) f(item);
         if (comma == v.npos) break;
         v.remove_prefix(comma + 1);
@@ -90,7 +84,7 @@ bool ResponseParser::parse_head(std::string_view head) {
         if (!std::all_of(name.begin(), name.end(),
                          [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
             return fail("invalid header name");
-        std::string_view value = trim(field.substr(colon + 1));
+        std::string_view value = http::trim_ows(field.substr(colon + 1));
         for (unsigned char c : value)
             if ((c < 0x20 && c != '\t') || c == 0x7f) return fail("control character in a header");
         if (iequals(name, "content-length")) {
@@ -244,7 +238,7 @@ std::size_t ResponseParser::feed_chunked(std::string_view in, const BodySink& bo
             chunk_ = Chunk::size;
         } else if (chunk_ == Chunk::size) {
             std::string_view size = line.substr(0, line.find(';')); // extensions are ignored
-            size = trim(size);
+            size = http::trim_ows(size);
             std::uint64_t n = 0;
             auto [p, ec] = std::from_chars(size.data(), size.data() + size.size(), n, 16);
             if (size.empty() || ec != std::errc() || p != size.data() + size.size()) {

@@ -1,5 +1,6 @@
 #include "http_client/transfer.hh"
 
+#include "http/ows.hh"
 #include "strata_build_config.h"
 
 #include <cerrno>
@@ -25,14 +26,11 @@ bool is_token(std::string_view s) {
     return true;
 }
 
+// A header line as curl hands it over: with its CRLF.
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() &&
-           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+    while (!s.empty() && (s.back() == '\r' || s.back() == '\n'))
         s.remove_suffix(1);
-    }
-    return s;
+    return http::trim_ows(s);
 }
 
 template <class T>
