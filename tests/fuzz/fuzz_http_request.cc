@@ -1,5 +1,6 @@
 // libFuzzer target: raw bytes sent to the real HTTP server (libmicrohttpd + our router and
 // limits) over a unix socket. The server must answer or close, never crash or hang.
+#include "drive_socket.hh"
 #include "http/listen.hh"
 #include "http/server.hh"
 
@@ -68,39 +69,6 @@ struct World {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     World& w = World::instance();
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, w.path.c_str(), sizeof addr.sun_path - 1);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) std::abort();
-    size_t off = 0;
-    char buf[65536];
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-    bool closed = false;
-    // Bounded: the input is sent, the write side shut, and the loop turned until the server
-    // closes or answers; a server that does neither within 3 s is a hang and aborts.
-    while (!closed) {
-        if (off < size) {
-            ssize_t n = send(fd, data + off, size - off, MSG_NOSIGNAL);
-            if (n > 0)
-                off += static_cast<size_t>(n);
-            else if (errno != EAGAIN)
-                off = size;
-            if (off == size) shutdown(fd, SHUT_WR);
-        } else if (size == 0) {
-            shutdown(fd, SHUT_WR);
-        }
-        uv_run(&w.loop, UV_RUN_NOWAIT);
-        for (;;) {
-            ssize_t n = recv(fd, buf, sizeof buf, 0);
-            if (n == 0 || (n < 0 && errno != EAGAIN)) {
-                closed = true;
-                break;
-            }
-            if (n < 0) break;
-        }
-        if (std::chrono::steady_clock::now() > deadline) std::abort();
-    }
-    close(fd);
+    strata::fuzz::drive_socket(&w.loop, w.path, data, size);
     return 0;
 }
