@@ -17,18 +17,11 @@ public:
 
     bool contains(std::string_view name) const noexcept {
         for (std::string_view n : names_)
-            if (n.size() == name.size() && equal_nocase(n, name)) return true;
+            if (http::equal_nocase(n, name)) return true;
         return false;
     }
 
 private:
-    static bool equal_nocase(std::string_view a, std::string_view b) noexcept {
-        for (std::size_t i = 0; i < a.size(); ++i)
-            if (http::CaseLess::fold(static_cast<unsigned char>(a[i])) !=
-                http::CaseLess::fold(static_cast<unsigned char>(b[i])))
-                return false;
-        return true;
-    }
     std::vector<std::string_view> names_; // literals: they outlive the set
 };
 

@@ -281,11 +281,16 @@ struct ContentServer::Conn {
         want(peer_done || full ? 0 : UV_READABLE);
     }
 
+    // The interim 100. What the socket does not take at once (it may be full of an earlier
+    // answer the client has not read) is queued and flushed like any answer, never cut.
     void send_continue() {
         static constexpr std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
-        // A fresh exchange on a drained socket: the 23 bytes fit. Were they refused, the
-        // client sends its body after its own wait anyway.
-        (void)!::send(fd, interim.data(), interim.size(), MSG_NOSIGNAL);
+        ssize_t n = ::send(fd, interim.data(), interim.size(), MSG_NOSIGNAL);
+        auto sent = n > 0 ? static_cast<std::size_t>(n) : 0;
+        if (sent == interim.size()) return;
+        out.assign(interim.substr(sent));
+        out_off = 0;
+        writing = true;
     }
 
     void read_some() {
@@ -330,8 +335,10 @@ struct ContentServer::Conn {
                 if (!reader.mid_request()) request_started = Clock::now();
                 in_off += reader.feed(std::string_view(in).substr(in_off));
                 if (reader.take_expect_continue() &&
-                    reader.state() == RequestReader::State::need_more)
+                    reader.state() == RequestReader::State::need_more) {
                     send_continue();
+                    if (writing) continue; // its rest goes out before anything else
+                }
             }
             bool more = true;
             switch (reader.state()) {

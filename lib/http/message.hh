@@ -37,6 +37,16 @@ struct CaseLess {
     }
     using is_transparent = void;
 };
+
+// Whether two header names (or tokens) are equal, ASCII case folded as by CaseLess.
+constexpr bool equal_nocase(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (CaseLess::fold(static_cast<unsigned char>(a[i])) !=
+            CaseLess::fold(static_cast<unsigned char>(b[i])))
+            return false;
+    return true;
+}
 using Headers = std::multimap<std::string, std::string, CaseLess>;
 
 // Who is on the other end of a unix socket (SO_PEERCRED).

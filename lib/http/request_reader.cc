@@ -4,7 +4,6 @@
 #include "http/target.hh"
 
 #include <http_parser.h>
-#include <strings.h>
 
 namespace strata::http {
 
@@ -175,24 +174,21 @@ bool RequestReader::check_head() {
     request_.path = std::move(target->path);
     request_.query = std::move(target->query);
     request_.target = url_;
-    // RFC 9112 3.2: a 1.1 request without exactly one Host is answered 400.
-    if (p.http_minor >= 1 && request_.headers.count("Host") != 1) {
-        fail(400, "an HTTP/1.1 request needs exactly one Host header");
+    // The general server's checks (Host count included: RFC 9112 3.2), before the body
+    // limit, as there.
+    if (auto refused = http::check_head(request_)) {
+        fail(refused->status, "refused by the head checks");
+        rejection_ = std::move(refused);
         return false;
     }
     if ((p.flags & F_CONTENTLENGTH) && p.content_length > max_body_) {
         fail(413, "request body exceeds the limit");
         return false;
     }
-    if (auto refused = http::check_head(request_)) {
-        fail(refused->status, "refused by the head checks");
-        rejection_ = std::move(refused);
-        return false;
-    }
     bool body_follows = (p.flags & F_CHUNKED) || ((p.flags & F_CONTENTLENGTH) && p.content_length);
     if (p.http_minor >= 1 && body_follows)
         if (auto expect = request_.header("Expect");
-            expect && strcasecmp(std::string(*expect).c_str(), "100-continue") == 0)
+            expect && equal_nocase(*expect, "100-continue"))
             expect_continue_ = true;
     return true;
 }
