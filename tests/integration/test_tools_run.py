@@ -4,7 +4,9 @@ restarted, Ctrl-C (SIGINT) stops them all."""
 
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import time
 
@@ -13,7 +15,36 @@ from harness import DAEMONS, Tap, _procs, binary, free_port, run, tempdir, wait_
 t = Tap()
 src = os.environ["STRATA_SOURCE_ROOT"]
 state = tempdir()
-port = free_port()
+
+
+def free_port_pair():
+    """PORT and PORT+1 both free, below the ephemeral range (32768 up): the kernel hands
+    ports from there to the client sockets of tests running beside this one, and one of
+    them on PORT+1 would stop blockd from binding it."""
+    for _ in range(200):
+        p = random.randrange(20000, 32000, 2)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", p))
+                b.bind(("127.0.0.1", p + 1))
+            return p
+        except OSError:
+            continue
+    return free_port()
+
+
+# A port already taken is refused up front, naming it, instead of a daemon restart loop.
+port = free_port_pair()
+with socket.socket() as busy:
+    busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    busy.bind(("127.0.0.1", port + 1))
+    busy.listen()
+    env0 = dict(os.environ, STRATA_BUILD=os.environ["STRATA_BUILD_DIR"],
+                STRATA_STATE=tempdir(), STRATA_NO_BUILD="1")
+    r = subprocess.run([os.path.join(src, "tools", "run"), "--port", str(port)], env=env0,
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    t.ok(r.returncode == 1 and f"127.0.0.1:{port + 1} is in use" in r.stderr,
+         "a port in use is refused before any daemon starts", r)
 env = dict(os.environ, STRATA_BUILD=os.environ["STRATA_BUILD_DIR"], STRATA_STATE=state,
            STRATA_NO_BUILD="1")
 log = open(os.path.join(state, "tools-run.out"), "wb")
