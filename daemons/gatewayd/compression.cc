@@ -84,7 +84,18 @@ Coding negotiate_coding(std::optional<std::string_view> header) {
 }
 
 bool compressible_type(std::string_view content_type) {
-    std::string t = lower(trim(content_type.substr(0, content_type.find(';'))));
+    std::string_view type = trim(content_type.substr(0, content_type.find(';')));
+    char folded[96]; // every type listed below fits: longer ones are lowered on the heap
+    std::string long_type;
+    std::string_view t;
+    if (type.size() <= sizeof folded) {
+        for (std::size_t i = 0; i < type.size(); ++i)
+            folded[i] = type[i] >= 'A' && type[i] <= 'Z' ? char(type[i] - 'A' + 'a') : type[i];
+        t = std::string_view(folded, type.size());
+    } else {
+        long_type = lower(type);
+        t = long_type;
+    }
     if (t.starts_with("text/")) return true;
     static const char* exact[] = {"application/json",     "application/javascript",
                                   "application/xml",      "application/x-javascript",

@@ -48,15 +48,26 @@ bool idempotent(std::string_view m) {
 }
 
 // `digits` random lower-case hex digits, never all zeros (W3C trace context forbids them).
+// Request and trace ids need to be unique, not secret: splitmix64 from a random seed (a
+// Mersenne twister cost more than the rest of the request's headers).
 std::string random_hex(std::size_t digits) {
-    static thread_local std::mt19937_64 rng{std::random_device{}()};
-    static const char* hex = "0123456789abcdef";
+    static thread_local std::uint64_t state =
+        (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+    auto next = [] {
+        std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    };
+    static constexpr char hex[] = "0123456789abcdef";
     std::string id(digits, '0');
-    while (id.find_first_not_of('0') == std::string::npos)
+    for (bool zero = true; zero;)
         for (std::size_t i = 0; i < digits; i += 16) {
-            std::uint64_t v = rng();
-            for (std::size_t j = 0; j < 16 && i + j < digits; ++j)
-                id[i + j] = hex[(v >> (4 * j)) & 15];
+            std::uint64_t v = next();
+            zero = zero &&
+                   (digits - i >= 16 ? v : v & ((std::uint64_t{1} << 4 * (digits - i)) - 1)) == 0;
+            for (std::size_t j = 0; j < 16 && i + j < digits; ++j, v >>= 4)
+                id[i + j] = hex[v & 15];
         }
     return id;
 }
@@ -241,6 +252,8 @@ ProxyMetrics::ProxyMetrics(metrics::Registry& registry)
 
 struct Proxy::Pool : UpstreamPool {
     using UpstreamPool::UpstreamPool;
+    // strata_gateway_upstream_seconds{pool,upstream} of each member, looked up once.
+    std::vector<metrics::Histogram*> seconds;
 };
 
 // One proxied request: what goes up, who answers, which members were tried.
@@ -281,6 +294,10 @@ Proxy::Proxy(uv_loop_t* loop, ProxySpec proxy_spec, std::optional<auth::SessionV
               options.metrics->upstream_ejections};
     for (const auto& spec : proxy_spec.pools) {
         auto p = std::make_unique<Pool>(loop_, spec, o, pm);
+        if (options.metrics && options.metrics->upstream_seconds)
+            for (const auto& m : p->members)
+                p->seconds.push_back(
+                    &options.metrics->upstream_seconds->with({spec.name, m.target}));
         by_name[spec.name] = p.get();
         pools_.push_back(std::move(p));
     }
@@ -289,6 +306,7 @@ Proxy::Proxy(uv_loop_t* loop, ProxySpec proxy_spec, std::optional<auth::SessionV
         upstream_seconds_ = options.metrics->upstream_seconds;
         upstream_errors_ = options.metrics->upstream_errors;
     }
+    route_codes_.resize(table_.routes().size());
     for (const auto& r : table_.routes()) {
         route_label_.push_back(r.host + r.prefix);
         route_pool_.push_back(by_name.at(r.pool));
@@ -345,14 +363,7 @@ bool Proxy::handle(http::Request& req, const http::Reply& reply,
         if (shape.cors && !seen.preflight)
             shape.cors->decorate(r.headers, seen.origin.value_or(""));
         if (shape.compress) compress_response(r, seen.head ? "HEAD" : "GET", seen.accept_encoding);
-        if (requests_) {
-            char code[8];
-            auto [end, ec] = std::to_chars(code, code + sizeof code, r.status);
-            requests_
-                ->with({route_label_[index], route_pool_[index]->name,
-                        std::string_view(code, static_cast<std::size_t>(end - code))})
-                .inc();
-        }
+        if (requests_) count_answer(index, r.status);
         reply(std::move(r));
     });
     try {
@@ -361,6 +372,20 @@ bool Proxy::handle(http::Request& req, const http::Reply& reply,
         shaped(e.response());
     }
     return true;
+}
+
+void Proxy::count_answer(std::size_t index, int status) {
+    auto& codes = route_codes_[index];
+    auto it = codes.find(status);
+    if (it == codes.end()) {
+        char code[8];
+        auto [end, ec] = std::to_chars(code, code + sizeof code, status);
+        metrics::Counter& c =
+            requests_->with({route_label_[index], route_pool_[index]->name,
+                             std::string_view(code, static_cast<std::size_t>(end - code))});
+        it = codes.emplace(status, &c).first;
+    }
+    it->second->inc();
 }
 
 void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size_t index,
@@ -536,6 +561,7 @@ void Proxy::send_route(http::Request& req, std::size_t index, std::shared_ptr<Ex
     up.path = origin_form(rewrite_path(*route, req.path), req);
     up.timeout = std::chrono::milliseconds(route->timeout_ms);
     std::string forwarded_for;
+    up.headers.reserve(req.headers.size() + 6);
     for (const auto& [k, v] : req.headers) {
         if (not_forwarded.contains(k) || hop.count(k)) continue;
         if (!c.pass_authorization && strcasecmp(k.c_str(), "authorization") == 0) continue;
@@ -622,10 +648,9 @@ void Proxy::send(std::shared_ptr<Exchange> x) {
 void Proxy::send_to(const std::shared_ptr<Exchange>& x, std::size_t member) {
     x->tried.push_back(member);
     x->pool->begin(member);
-    http_client::Request up = x->up; // a retry sends the same request again
     auto started = std::chrono::steady_clock::now();
     try {
-        start_exchange(x, member, std::move(up), started);
+        start_exchange(x, member, started); // x->up stays: a retry sends it again
     } catch (const std::exception& e) {
         // Refused before anything was sent (a request the client library cannot express).
         x->pool->end(member, UpstreamPool::Outcome::neutral);
@@ -637,13 +662,14 @@ void Proxy::send_to(const std::shared_ptr<Exchange>& x, std::size_t member) {
 }
 
 void Proxy::start_exchange(const std::shared_ptr<Exchange>& x, std::size_t member,
-                           http_client::Request up, std::chrono::steady_clock::time_point started) {
+                           std::chrono::steady_clock::time_point started) {
     Pool::Member* m = &x->pool->members[member];
-    m->client->request(std::move(up), [this, x, m, member, started](http_client::Result r) {
+    const http_client::Request& up = x->up;
+    m->client->request(up, [this, x, m, member, started](http_client::Result r) {
         Pool& pool = *x->pool;
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        if (upstream_seconds_) upstream_seconds_->with({pool.name, m->target}).observe(seconds);
+        if (!pool.seconds.empty()) pool.seconds[member]->observe(seconds);
         if (x->note) note_upstream(*x->note, pool.name, m->target, seconds);
         if (r.error) {
             ErrorKind k = r.error->kind();
@@ -686,10 +712,10 @@ void Proxy::start_exchange(const std::shared_ptr<Exchange>& x, std::size_t membe
         http::Response out;
         out.status = status;
         auto hop = connection_tokens(r.response.headers);
-        for (const auto& [k, v] : r.response.headers) {
+        for (auto& [k, v] : r.response.headers) {
             if (not_forwarded.contains(k) || hop.count(k) || replaced_downstream.contains(k))
                 continue;
-            out.headers.emplace(k, v);
+            out.headers.emplace(std::move(k), std::move(v));
         }
         out.headers.emplace("X-Request-Id", x->request_id);
         if (x->limit) add_rate_headers(out.headers, *x->limit);

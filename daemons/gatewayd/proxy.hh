@@ -133,8 +133,9 @@ private:
                             std::chrono::steady_clock::time_point started,
                             WebSocketOutcome outcome);
     void send_to(const std::shared_ptr<struct Exchange>& x, std::size_t member);
+    void count_answer(std::size_t route, int status); // strata_gateway_requests_total
     void start_exchange(const std::shared_ptr<struct Exchange>& x, std::size_t member,
-                        http_client::Request up, std::chrono::steady_clock::time_point started);
+                        std::chrono::steady_clock::time_point started);
 
     // Session tokens already verified, until they expire: an Ed25519 check costs more than
     // the rest of a proxied request. The value is what goes upstream in X-Strata-Caller.
@@ -197,6 +198,8 @@ private:
     std::vector<RouteShape> route_shape_;
     CorsPolicies cors_;
     metrics::Family<metrics::Counter>* requests_ = nullptr;
+    // requests_'s child of each route and status met so far (no label lookup per answer).
+    std::vector<std::unordered_map<int, metrics::Counter*>> route_codes_;
     metrics::Family<metrics::Histogram>* upstream_seconds_ = nullptr;
     metrics::Family<metrics::Counter>* upstream_errors_ = nullptr;
     std::optional<auth::SessionVerifier> verifier_;

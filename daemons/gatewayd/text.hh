@@ -2,6 +2,7 @@
 // header values, config words).
 #pragma once
 
+#include "http/chars.hh"
 #include "http/ows.hh"
 
 #include <algorithm>
@@ -39,10 +40,7 @@ inline std::vector<std::string> split(std::string_view v, char sep) {
 
 // An RFC 9110 token of at most 128 characters: a header name, a method.
 inline bool token(std::string_view s) {
-    return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    });
+    return s.size() <= 128 && http::is_token(s);
 }
 
 } // namespace strata::gatewayd::text

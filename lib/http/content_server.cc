@@ -1,5 +1,6 @@
 #include "http/content_server.hh"
 
+#include "http/chars.hh"
 #include "http/request_reader.hh"
 
 #include <algorithm>
@@ -66,7 +67,7 @@ const char* error_code(int status) {
 }
 
 bool header_is_safe(std::string_view s) {
-    return s.find_first_of("\r\n") == std::string_view::npos;
+    return no_line_break(s);
 }
 
 // Fields that frame the message: the server writes them itself, so a handler's copy (a wrong
@@ -458,37 +459,38 @@ struct ContentServer::Conn {
         piece_done = 0;
         body_reader.reset();
         reader_pos = 0;
+        using namespace std::string_view_literals; // no strlen per append
         const char* reason = MHD_get_reason_phrase_for(static_cast<unsigned>(r.status));
-        out += "HTTP/1.1 ";
+        out += "HTTP/1.1 "sv;
         out += std::to_string(r.status);
         out += ' ';
-        out += reason && *reason ? reason : "Unknown";
-        out += "\r\n";
+        out += reason && *reason ? std::string_view(reason) : "Unknown"sv;
+        out += "\r\n"sv;
         for (const auto& [k, v] : r.headers) {
             if (!header_is_safe(k) || !header_is_safe(v)) continue; // never split a response
             if (framing_header(k)) continue;
             out += k;
-            out += ": ";
+            out += ": "sv;
             out += v;
-            out += "\r\n";
+            out += "\r\n"sv;
         }
         if (!no_body) {
-            out += "Content-Length: ";
+            out += "Content-Length: "sv;
             out += std::to_string(size);
-            out += "\r\n";
+            out += "\r\n"sv;
         }
-        out += "Date: ";
+        out += "Date: "sv;
         out += http_date_now();
-        out += "\r\n";
+        out += "\r\n"sv;
         if (switching) { // the protocol comes from the handler's Upgrade field
-            out += "Connection: Upgrade\r\n";
+            out += "Connection: Upgrade\r\n"sv;
         } else {
             if (close_after)
-                out += "Connection: close\r\n";
+                out += "Connection: close\r\n"sv;
             else if (req.version == "HTTP/1.0")
-                out += "Connection: keep-alive\r\n";
+                out += "Connection: keep-alive\r\n"sv;
         }
-        out += "\r\n";
+        out += "\r\n"sv;
 
         std::uint64_t sent_body = 0;
         if (!head && !no_body) {

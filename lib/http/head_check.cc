@@ -1,5 +1,6 @@
 #include "http/head_check.hh"
 
+#include "http/chars.hh"
 #include "http/ows.hh"
 #include "http/target.hh"
 
@@ -10,24 +11,6 @@
 namespace strata::http {
 
 namespace {
-
-bool tchar(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-bool token(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(),
-                                     [](char c) { return tchar(static_cast<unsigned char>(c)); });
-}
-
-// field-value (RFC 9110 5.5): visible ASCII, obs-text (0x80-0xff), SP and HTAB.
-bool field_value(std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char ch) {
-        auto c = static_cast<unsigned char>(ch);
-        return c == '\t' || (c >= 0x20 && c != 0x7f);
-    });
-}
 
 bool dot_segment(std::string_view path) {
     std::size_t i = 0;
@@ -74,14 +57,14 @@ std::optional<Response> check_target(const Request& req) {
 } // namespace
 
 std::optional<Response> check_head(const Request& req) {
-    if (!token(req.method)) return refuse(400, "bad_request", "the method is not a token");
+    if (!is_token(req.method)) return refuse(400, "bad_request", "the method is not a token");
     if (auto bad = check_target(req)) return bad;
     std::size_t hosts = 0, tes = 0;
     std::optional<std::string_view> length, coding;
     for (const auto& [name, value] : req.headers) {
-        if (!token(name))
+        if (!is_token(name))
             return refuse(400, "bad_request", "a header name is not a token (RFC 9110 5.1)");
-        if (!field_value(value))
+        if (!field_value_chars(value))
             return refuse(400, "bad_request", "header " + name + " has a control character");
         if (strcasecmp(name.c_str(), "host") == 0) {
             ++hosts;

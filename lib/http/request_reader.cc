@@ -1,28 +1,12 @@
 #include "http/request_reader.hh"
 
+#include "http/chars.hh"
 #include "http/head_check.hh"
 #include "http/target.hh"
 
 #include <http_parser.h>
 
 namespace strata::http {
-
-namespace {
-
-// RFC 9110 5.6.2 tchar. http_parser (built lenient) lets a space into a field name, and
-// "Content-Length : 5" read one way here and another way by a proxy is request smuggling
-// (RFC 9112 5.1: answer 400).
-bool is_token(std::string_view s) {
-    static constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
-    if (s.empty()) return false;
-    for (char c : s) {
-        bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-        if (!alnum && extra.find(c) == std::string_view::npos) return false;
-    }
-    return true;
-}
-
-} // namespace
 
 struct RequestReader::Parser {
     http_parser p{};
@@ -142,6 +126,9 @@ void RequestReader::fail(int status, std::string message) {
 }
 
 bool RequestReader::commit_header() {
+    // RFC 9110 5.6.2 tokens: http_parser (built lenient) lets a space into a field name, and
+    // "Content-Length : 5" read one way here and another way by a proxy is request smuggling
+    // (RFC 9112 5.1: answer 400).
     bool ok = is_token(field_);
     if (!ok)
         fail(400, "malformed header field name");

@@ -106,13 +106,14 @@ struct AsyncClient::Impl {
     }
 
     std::string serialize_head(const Request& r) const {
+        using namespace std::string_view_literals; // no strlen per append
         std::string out;
         out.reserve(256 + r.path.size() + r.headers.size() * 48);
         out += r.method;
         out += ' ';
         out += target.path_prefix();
         out += r.path;
-        out += " HTTP/1.1\r\n";
+        out += " HTTP/1.1\r\n"sv;
         bool host = false, agent = false;
         for (const auto& [name, value] : r.headers) {
             // Framing is ours to write: a caller's Content-Length or Transfer-Encoding could
@@ -123,19 +124,19 @@ struct AsyncClient::Impl {
             host = host || iequals(name, "host");
             agent = agent || iequals(name, "user-agent");
             out += name;
-            out += ": ";
+            out += ": "sv;
             out += value;
-            out += "\r\n";
+            out += "\r\n"sv;
         }
         if (!host) {
-            out += "Host: ";
+            out += "Host: "sv;
             out += target.authority();
-            out += "\r\n";
+            out += "\r\n"sv;
         }
         if (!agent) {
-            out += "User-Agent: ";
+            out += "User-Agent: "sv;
             out += user_agent;
-            out += "\r\n";
+            out += "\r\n"sv;
         }
         const std::string& m = r.method;
         if (r.body_source) {
@@ -143,7 +144,7 @@ struct AsyncClient::Impl {
         } else if (!r.body.empty() || m == "POST" || m == "PUT" || m == "PATCH") {
             out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
         }
-        out += "\r\n";
+        out += "\r\n"sv;
         return out;
     }
 
@@ -681,7 +682,15 @@ AsyncClient::~AsyncClient() {
     }
 }
 
-void AsyncClient::request(Request request, Callback done) {
+void AsyncClient::request(Request&& request, Callback done) {
+    enqueue(request, &request, std::move(done));
+}
+
+void AsyncClient::request(const Request& request, Callback done) {
+    enqueue(request, nullptr, std::move(done));
+}
+
+void AsyncClient::enqueue(const Request& request, Request* movable, Callback done) {
     detail::validate(request);
     Impl* impl = impl_;
     if (impl->closing) {
@@ -694,7 +703,17 @@ void AsyncClient::request(Request request, Callback done) {
     auto timeout = request.timeout.value_or(impl->options.timeout);
     p->deadline =
         timeout.count() > 0 ? uv_now(impl->loop) + static_cast<std::uint64_t>(timeout.count()) : 0;
-    p->request = std::move(request);
+    if (movable) {
+        p->request = std::move(*movable);
+    } else { // all but the headers, which live on in p->head
+        p->request.method = request.method;
+        p->request.path = request.path;
+        p->request.body = request.body;
+        p->request.timeout = request.timeout;
+        p->request.body_sink = request.body_sink;
+        p->request.body_source = request.body_source;
+        p->request.body_size = request.body_size;
+    }
     p->done = std::move(done);
     impl->queue.push_back(std::move(p));
     impl->dispatch();

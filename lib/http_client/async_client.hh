@@ -35,7 +35,10 @@ public:
 
     // Starts a request; `done` always runs exactly once, later, from the loop — never from
     // inside this call. Throws Error(invalid_argument) for an invalid method, path or header.
-    void request(Request request, Callback done);
+    void request(Request&& request, Callback done);
+    // The same, leaving `request` as it was: its headers are not copied (they are
+    // serialized here), the rest is (a proxy that may retry keeps its request).
+    void request(const Request& request, Callback done);
     void get(std::string_view path, Callback done);
     // Sends `body` serialized, with Content-Type and Accept application/json.
     void post_json(std::string_view path, const nlohmann::json& body, Callback done);
@@ -45,6 +48,8 @@ public:
     const Target& target() const;
 
 private:
+    // movable: the request itself when the caller gave it away (then moved, not copied).
+    void enqueue(const Request& request, Request* movable, Callback done);
     struct Impl;
     Impl* impl_; // outlives this object until libuv has closed its handles
 };

@@ -31,6 +31,9 @@ public:
 
     auto begin() const { return fields_.begin(); }
     auto end() const { return fields_.end(); }
+    auto begin() { return fields_.begin(); } // values may be moved out of a spent message
+    auto end() { return fields_.end(); }
+    void reserve(std::size_t fields) { fields_.reserve(fields); }
     std::size_t size() const { return fields_.size(); }
     bool empty() const { return fields_.empty(); }
     void clear() { fields_.clear(); }

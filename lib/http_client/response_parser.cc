@@ -1,5 +1,6 @@
 #include "http_client/response_parser.hh"
 
+#include "http/chars.hh"
 #include "http/ows.hh"
 
 #include <algorithm>
@@ -15,11 +16,6 @@ bool iequals(std::string_view a, std::string_view b) {
                                               [&](char x, char y) { return lower(x) == lower(y); });
 }
 
-bool is_tchar(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
 // Calls f on each comma-separated, trimmed, non-empty element of a list header.
 template <class F>
 void each_element(std::string_view v, F f) {
@@ -30,6 +26,18 @@ void each_element(std::string_view v, F f) {
         if (comma == v.npos) break;
         v.remove_prefix(comma + 1);
     }
+}
+
+// Every CR of the head is followed by LF and every LF preceded by CR. Checked as: each LF
+// (found by memchr) has a CR before it, and there are as many CRs as LFs, so no CR is left
+// over. A byte-by-byte loop over each head cost more than parsing it.
+bool only_crlf_line_ends(std::string_view head) {
+    std::size_t lf = 0;
+    for (std::size_t at = head.find('\n'); at != head.npos; at = head.find('\n', at + 1)) {
+        if (at == 0 || head[at - 1] != '\r') return false;
+        ++lf;
+    }
+    return static_cast<std::size_t>(std::count(head.begin(), head.end(), '\r')) == lf;
 }
 
 } // namespace
@@ -67,6 +75,7 @@ bool ResponseParser::parse_head(std::string_view head) {
     const bool http11 = line[7] == '1';
     status_ = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
     headers_.clear();
+    headers_.reserve(16); // a typical head without regrowing (counting lines costs more)
     std::string_view rest = eol == head.npos ? std::string_view() : head.substr(eol + 2);
     bool close = false, keep = false, chunked = false, other_coding = false;
     bool transfer_encoding = false;
@@ -81,12 +90,9 @@ bool ResponseParser::parse_head(std::string_view head) {
         auto colon = field.find(':');
         if (colon == field.npos || colon == 0) return fail("header line without a name");
         std::string_view name = field.substr(0, colon);
-        if (!std::all_of(name.begin(), name.end(),
-                         [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
-            return fail("invalid header name");
+        if (!http::is_token(name)) return fail("invalid header name");
         std::string_view value = http::trim_ows(field.substr(colon + 1));
-        for (unsigned char c : value)
-            if ((c < 0x20 && c != '\t') || c == 0x7f) return fail("control character in a header");
+        if (!http::field_value_chars(value)) return fail("control character in a header");
         if (iequals(name, "content-length")) {
             bool bad = false;
             each_element(value, [&](std::string_view v) {
@@ -146,32 +152,40 @@ std::size_t ResponseParser::feed(std::string_view data, const BodySink& body) {
         if (state_ == State::head) {
             started_ = true;
             const std::size_t before = buffer_.size();
-            // Search only what is new, with three bytes of overlap for a split "\r\n\r\n".
-            const std::size_t from = before >= 3 ? before - 3 : 0;
             const std::size_t take = std::min(in.size(), max_head + 4 - before);
-            buffer_.append(in.data(), take);
-            auto end = buffer_.find("\r\n\r\n", from);
-            if (end == std::string::npos) {
-                if (buffer_.size() >= max_head) {
-                    fail("response head over 64 KiB");
-                    return used + take;
+            std::string_view head;
+            // A head that arrives whole (almost every one) is read where it is: copying it
+            // and the body bytes after it into buffer_ first cost a copy per response.
+            if (auto end = before == 0 ? in.substr(0, take).find("\r\n\r\n") : in.npos;
+                end != in.npos) {
+                used += end + 4;
+                head = in.substr(0, end);
+            } else {
+                // Search only what is new, with three bytes of overlap for a split "\r\n\r\n".
+                const std::size_t from = before >= 3 ? before - 3 : 0;
+                buffer_.append(in.data(), take);
+                auto found = buffer_.find("\r\n\r\n", from);
+                if (found == std::string::npos) {
+                    if (buffer_.size() >= max_head) {
+                        fail("response head over 64 KiB");
+                        return used + take;
+                    }
+                    if (auto cr = buffer_.find('\r', from); cr != std::string::npos &&
+                                                            cr + 1 < buffer_.size() &&
+                                                            buffer_[cr + 1] != '\n') {
+                        fail("bare CR in the response head");
+                        return used + take;
+                    }
+                    used += take;
+                    continue;
                 }
-                if (auto cr = buffer_.find('\r', from);
-                    cr != std::string::npos && cr + 1 < buffer_.size() && buffer_[cr + 1] != '\n') {
-                    fail("bare CR in the response head");
-                    return used + take;
-                }
-                used += take;
-                continue;
+                used += found + 4 - before;
+                head = std::string_view(buffer_.data(), found);
             }
-            used += end + 4 - before;
-            std::string_view head(buffer_.data(), end);
-            for (std::size_t i = 0; i < head.size(); ++i)
-                if ((head[i] == '\r' && (i + 1 >= head.size() || head[i + 1] != '\n')) ||
-                    (head[i] == '\n' && (i == 0 || head[i - 1] != '\r'))) {
-                    fail("bare CR or LF in the response head");
-                    return used;
-                }
+            if (!only_crlf_line_ends(head)) {
+                fail("bare CR or LF in the response head");
+                return used;
+            }
             if (!parse_head(head)) return used;
             buffer_.clear();
             if (status_ < 200 && status_ != 101) continue; // interim: the final head follows

@@ -105,6 +105,30 @@ Test(async_client, concurrent_requests_on_one_loop) {
     }
 }
 
+// request(const Request&) leaves the caller's request as it was (a proxy that may retry
+// sends the same one again) and still sends its headers and body.
+Test(async_client, a_request_given_by_reference_can_be_sent_again) {
+    AsyncClient c(&fx->loop, fx->tcp_server->target());
+    Request req;
+    req.method = "POST";
+    req.path = "/echo";
+    req.headers.add("Content-Type", "application/json");
+    req.body = R"({"i":7})";
+    const Request& same = req;
+    int done = 0;
+    for (int i = 0; i < 2; ++i)
+        c.request(same, [&](Result r) {
+            cr_assert_not(r.error.has_value(), "%s", r.error ? r.error->what() : "");
+            cr_assert_eq(r.response.headers.get("x-content-type").value_or(""), "application/json");
+            cr_assert_eq(r.response.json()["i"], 7);
+            done++;
+        });
+    run_loop();
+    cr_assert_eq(done, 2);
+    cr_assert_eq(req.headers.get("content-type").value_or(""), "application/json");
+    cr_assert_eq(req.body, R"({"i":7})");
+}
+
 Test(async_client, connections_are_limited_and_reused) {
     Options o;
     o.max_connections = 2;

@@ -134,6 +134,29 @@ Test(response_parser, refuses_what_could_desynchronise) {
     }
 }
 
+// Line ends are CRLF only, whether the head comes whole (read where it is) or in pieces
+// (gathered first): both paths refuse a CR or LF alone with the same reason.
+Test(response_parser, bare_cr_or_lf_anywhere_in_the_head) {
+    const char* bad[] = {
+        "HTTP/1.1 200 OK\r\nX-A: a\r\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX-A: a\nX-B: b\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\rX-A: a\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\n\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: a\r\r\n\r\n",
+    };
+    for (const char* wire : bad)
+        for (std::size_t step : {0, 1, 5}) {
+            auto r = parse(wire, step);
+            cr_assert_eq(r.p.state(), State::error, "accepted (step %zu): %s", step, wire);
+            cr_assert(r.p.error().find("bare CR") != std::string::npos ||
+                          r.p.error().find("control character") != std::string::npos,
+                      "step %zu: %s", step, r.p.error().c_str());
+        }
+    auto ok = parse("HTTP/1.1 204 No Content\r\nX-A: a\tb\r\n\r\n");
+    cr_assert_eq(ok.p.state(), State::done, "%s", ok.p.error().c_str());
+    cr_assert_eq(ok.p.headers().get("x-a").value_or(""), "a\tb");
+}
+
 Test(response_parser, head_size_is_bounded) {
     std::string wire = "HTTP/1.1 200 OK\r\nX-Big: " + std::string(70000, 'a');
     auto r = parse(wire, 4096);

@@ -1,5 +1,6 @@
 #include "http_client/transfer.hh"
 
+#include "http/chars.hh"
 #include "http/ows.hh"
 #include "strata_build_config.h"
 
@@ -13,18 +14,7 @@ namespace strata::http_client::detail {
 
 namespace {
 
-bool is_tchar(unsigned char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-
-bool is_token(std::string_view s) {
-    if (s.empty()) return false;
-    for (unsigned char c : s) {
-        if (c == 0 || !is_tchar(c)) return false;
-    }
-    return true;
-}
+using http::is_token;
 
 // A header line as curl hands it over: with its CRLF.
 std::string_view trim(std::string_view s) {
@@ -79,7 +69,7 @@ void validate(const Request& r) {
     }
     for (const auto& [name, value] : r.headers) {
         if (!is_token(name)) throw bad(fmt::format("invalid header name \"{}\"", name));
-        if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+        if (!http::no_line_break(value)) {
             throw bad(fmt::format("header {} has a line break or NUL in its value", name));
         }
     }
