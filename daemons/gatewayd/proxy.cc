@@ -415,12 +415,6 @@ void Proxy::handle_route(http::Request& req, const http::Reply& reply, std::size
     if (websocket && !route->websocket)
         throw http::Error(400, "websocket_not_allowed",
                           "this route does not take WebSocket connections");
-    // libmicrohttpd (which runs the TLS listeners) completes the 101 but then relays no
-    // bytes through its TLS forwarding in this setup: refused, rather than left hanging.
-    if (websocket && req.tls)
-        throw http::Error(501, "websocket_over_tls_unsupported",
-                          "WebSocket is not served on the TLS listener in this release; use the "
-                          "plain listener behind a TLS terminator");
     if (websocket) check_websocket_handshake(req);
     for (const auto& h : route->require_headers)
         if (!req.headers.count(h))

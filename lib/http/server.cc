@@ -2,6 +2,7 @@
 
 #include "http/head_check.hh"
 #include "http/tls.hh"
+#include "http/tls_tunnel.hh"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -38,9 +39,11 @@ struct Pending {
     MHD_Connection* connection = nullptr;
     std::optional<Response> offloaded;
     bool suspended = false;
-    bool completed = false;        // MHD is done with the request (answered, or the client left)
-    std::shared_ptr<Pending> self; // keeps this alive while a worker uses it
-    bool awaiting = false;         // an async route's Reply has not come back yet
+    bool completed = false;           // MHD is done with the request (answered, or the client left)
+    std::shared_ptr<Pending> self;    // keeps this alive while a worker uses it
+    bool awaiting = false;            // an async route's Reply has not come back yet
+    bool tunneled = false;            // a TLS upgrade carried by a TlsTunnel (still suspended)
+    std::weak_ptr<Pending> weak_self; // what a TlsTunnel's release finds it by
     Server::Endpoint* endpoint = nullptr;
     Clock::time_point handler_started;
     std::uint64_t discarded = 0;
@@ -246,6 +249,8 @@ struct Server::Endpoint {
     // connections handed over, revoked when the endpoint closes (MHD would close them).
     std::unordered_map<MHD_Connection*, UpgradeHandler> upgrades;
     std::unordered_set<UpgradedConnection*> upgraded;
+    // TLS upgrades carried outside MHD (tls_tunnel.hh), revoked when the endpoint closes.
+    std::vector<std::weak_ptr<TlsTunnel>> tunnels;
 
     // MHD_OPTION_NOTIFY_CONNECTION: makes and frees the connection's context.
     static void on_connection(void* cls, MHD_Connection* connection, void** socket_context,
@@ -312,11 +317,13 @@ struct Server::Endpoint {
             *con_cls = holder;
             (*holder)->connection = connection;
             (*holder)->endpoint = self;
+            (*holder)->weak_self = *holder;
             return self->begin(connection, **holder, url, method, version);
         }
         Pending* pending = holder->get();
         // Resumed by close() while its handler still runs (or its Reply is still to come).
-        if (pending->self || pending->awaiting) return MHD_NO;
+        // A tunnel's connection resumes when the tunnel is done: MHD_NO closes it.
+        if (pending->self || pending->awaiting || pending->tunneled) return MHD_NO;
         if (pending->offloaded) { // resumed: the worker's answer is ready
             Response r = std::move(*pending->offloaded);
             pending->offloaded.reset();
@@ -419,6 +426,7 @@ struct Server::Endpoint {
         if (!p->awaiting) return;
         p->awaiting = false;
         if (!p->suspended || !mhd || p->completed) return;
+        if (tls && r.upgrade && take_over_tls(*p, r)) return;
         p->offloaded = std::move(r);
         p->suspended = false;
         MHD_resume_connection(p->connection);
@@ -530,6 +538,18 @@ struct Server::Endpoint {
     }
 
     MHD_Result finish(MHD_Connection* connection, Pending& pending, const Response& response) {
+        if (tls && response.upgrade) {
+            // From inside MHD's callback: suspended first, so that MHD leaves the session
+            // alone from now on (see take_over_tls).
+            MHD_suspend_connection(connection);
+            pending.suspended = true;
+            std::erase_if(offloads, [](const std::weak_ptr<Pending>& w) { return w.expired(); });
+            offloads.push_back(pending.weak_self);
+            if (take_over_tls(pending, response)) return MHD_YES;
+            pending.suspended = false;
+            MHD_resume_connection(connection);
+            return send(connection, Response::error(500, "internal", "cannot carry the upgrade"));
+        }
         MHD_Result rc =
             response.upgrade ? send_upgrade(connection, response) : send(connection, response);
         if (server->observer_) {
@@ -545,6 +565,14 @@ struct Server::Endpoint {
     }
 
     MHD_Result send_upgrade(MHD_Connection* connection, const Response& response);
+    bool take_over_tls(Pending& pending, const Response& response);
+    void observe(const Pending& pending, const Response& response) {
+        if (!server->observer_) return;
+        double seconds = std::chrono::duration<double>(Clock::now() - pending.started).count();
+        server->observer_(Exchange{
+            pending.request, pending.route.pattern ? *pending.route.pattern : std::string_view(),
+            response.status, 0, seconds, pending.received});
+    }
     static void on_upgraded(void* cls, MHD_Connection* connection, void*, const char* extra,
                             size_t extra_size, MHD_socket sock, MHD_UpgradeResponseHandle* urh);
 
@@ -592,6 +620,9 @@ struct Server::Endpoint {
         uv_timer_stop(&timer);
         uv_timer_stop(&sweeper);
         revoke_upgraded();
+        for (auto& w : tunnels)
+            if (auto t = w.lock()) t->revoke();
+        tunnels.clear();
         // MHD cannot stop with suspended connections: resume them, it then closes them all.
         for (MHD_Connection* c : suspended_connections())
             MHD_resume_connection(c);
@@ -683,6 +714,53 @@ void Server::Endpoint::revoke_upgraded() {
     upgraded.clear();
     for (UpgradedConnection* u : live)
         u->revoke();
+}
+
+// libmicrohttpd 0.9.75 carries upgraded TLS connections through 4-byte buffers (see
+// tls_tunnel.hh): the connection stays suspended in MHD, which then leaves its GnuTLS
+// session alone, and a TlsTunnel sends the 101 and carries the bytes both ways. When the
+// tunnel is done the connection resumes and on_request closes it (MHD_NO).
+bool Server::Endpoint::take_over_tls(Pending& pending, const Response& response) {
+    MHD_Connection* connection = pending.connection;
+    const MHD_ConnectionInfo* session =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    const MHD_ConnectionInfo* fd =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!session || !session->tls_session || !fd) return false;
+    std::string head = "HTTP/1.1 101 Switching Protocols\r\n";
+    for (const auto& [k, v] : response.headers) {
+        if (k.find_first_of("\r\n:") != k.npos || v.find_first_of("\r\n") != v.npos) continue;
+        if (strcasecmp(k.c_str(), "content-length") == 0 ||
+            strcasecmp(k.c_str(), "transfer-encoding") == 0 || strcasecmp(k.c_str(), "date") == 0)
+            continue;
+        head += k + ": " + v + "\r\n";
+    }
+    head += "\r\n";
+    std::weak_ptr<Pending> weak = pending.weak_self;
+    auto tunnel = TlsTunnel::start(server->loop_, session->tls_session, fd->connect_fd,
+                                   std::move(head), [this, weak] {
+                                       auto p = weak.lock();
+                                       if (!p || !p->suspended || !mhd || p->completed) return;
+                                       p->suspended = false;
+                                       MHD_resume_connection(p->connection);
+                                       if (in_run)
+                                           run_again = true;
+                                       else
+                                           run();
+                                   });
+    if (!tunnel) return false;
+    pending.tunneled = true;
+    if (ConnectionContext* ctx = context_of(connection)) ctx->fd = -1; // not HTTP: never swept
+    std::erase_if(tunnels, [](const std::weak_ptr<TlsTunnel>& w) { return w.expired(); });
+    tunnels.push_back(tunnel);
+    observe(pending, response);
+    UpgradeHandler handler = response.upgrade;
+    try {
+        handler(tunnel->take_upgraded());
+    } catch (const std::exception&) {
+        // the handler's Upgraded, if it was not kept, closed its end: the tunnel finishes
+    }
+    return true;
 }
 
 Server::Server(uv_loop_t* loop, const Router& router, Limits limits)
