@@ -439,4 +439,17 @@ std::size_t Queue::purge_dead() {
     });
 }
 
+bool Queue::cancel(std::uint64_t id) {
+    return env_->write([&](Txn& t) {
+        auto r = load(t, id);
+        if (!r || r->state == State::leased) return false; // the lease holder decides
+        if (r->state == State::pending)
+            t.del(pending_, detail::time_id_key(r->due_ms, id));
+        else
+            t.del(dead_, detail::id_key(id));
+        remove(t, id);
+        return true;
+    });
+}
+
 } // namespace strata::queue

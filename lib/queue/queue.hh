@@ -4,6 +4,7 @@
 //   enqueue -> pending --lease--> leased --ack--> removed
 //                 ^                 |  \--nack / lease expiry--> pending (retry) or dead
 //                 '--requeue_dead-- dead --purge_dead--> removed
+//   pending, dead --cancel--> removed
 //
 // - Every call is one LMDB write transaction, committed and synced to disk before the call
 //   returns: an enqueue that returned survives kill -9 and power loss. The Env must not use
@@ -101,6 +102,9 @@ public:
     // Moves a dead item (or all of them) back to pending, visible now, attempts reset to 0.
     bool requeue_dead(std::uint64_t id);
     std::size_t requeue_dead();
+    // Deletes a pending or dead item for good (a cancelled job). False if there is no such
+    // item or it is leased: only its lease holder can end it (ack).
+    bool cancel(std::uint64_t id);
     // Deletes a dead item (or all of them) for good.
     bool purge_dead(std::uint64_t id);
     std::size_t purge_dead();

@@ -260,6 +260,37 @@ Test(queue, dead_letter_after_max_attempts_then_requeue_and_purge) {
     cr_assert(one.list_dead().empty());
 }
 
+Test(queue, cancel_removes_pending_delayed_and_dead_items_not_leased_ones) {
+    Queue q(g_dir, "jobs", opts(1));
+    const auto ready = q.enqueue("ready"), later = q.enqueue("later", {}, 60s);
+    const auto running = q.enqueue("running"), failed = q.enqueue("failed");
+    auto l1 = q.lease(); // ready
+    cr_assert(l1 && l1->id == ready);
+    cr_assert(q.ack(*l1));
+    const auto again = q.enqueue("ready again");
+    auto lr = q.lease();
+    cr_assert(lr && lr->id == running);
+    auto lf = q.lease();
+    cr_assert(lf && lf->id == failed);
+    cr_assert(q.nack(*lf, "broken")); // max_attempts 1: dead
+    cr_assert(same_counts(q.counts(), 1, 1, 1, 1));
+    cr_assert(q.cancel(later), "a delayed item");
+    cr_assert(q.cancel(failed), "a dead item");
+    cr_assert(!q.cancel(running), "a leased item is its holder's to end");
+    cr_assert(!q.cancel(ready), "an acked item is gone already");
+    cr_assert(!q.cancel(987654), "unknown id");
+    cr_assert(!q.find(later) && !q.find(failed));
+    cr_assert(same_counts(q.counts(), 1, 0, 1, 0));
+    cr_assert(q.ack(*lr), "the leased item was left alone");
+    advance(61s);
+    auto l2 = q.lease();
+    cr_assert(l2 && l2->id == again, "the cancelled delayed item never comes back");
+    cr_assert(q.cancel(q.enqueue("x")));
+    cr_assert(q.ack(*l2));
+    cr_assert(!q.lease());
+    cr_assert(same_counts(q.counts(), 0, 0, 0, 0));
+}
+
 Test(queue, idempotent_enqueue) {
     Options o = opts();
     o.idempotency_retention = 1h;
