@@ -321,6 +321,17 @@ bool Queue::nack(const Lease& lease, std::string_view reason) {
     });
 }
 
+bool Queue::bury(const Lease& lease, std::string_view reason) {
+    const std::int64_t now = now_ms();
+    return env_->write([&](Txn& t) {
+        auto r = held(t, lease);
+        if (!r) return false;
+        t.del(leased_, detail::time_id_key(r->due_ms, lease.id));
+        make_dead(t, lease.id, *r, now, reason);
+        return true;
+    });
+}
+
 bool Queue::extend(Lease& lease) {
     const std::int64_t now = now_ms();
     const bool ok = env_->write([&](Txn& t) {

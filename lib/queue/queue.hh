@@ -4,7 +4,7 @@
 //   enqueue -> pending --lease--> leased --ack--> removed
 //                 ^                 |  \--nack / lease expiry--> pending (retry) or dead
 //                 '--requeue_dead-- dead --purge_dead--> removed
-//   pending, dead --cancel--> removed
+//   pending, dead --cancel--> removed;  leased --bury--> dead (no retry can help)
 //
 // - Every call is one LMDB write transaction, committed and synced to disk before the call
 //   returns: an enqueue that returned survives kill -9 and power loss. The Env must not use
@@ -85,6 +85,9 @@ public:
     // Failed: schedules a retry with backoff, or dead-letters the item after max_attempts.
     // False if the lease is stale.
     [[nodiscard]] bool nack(const Lease& lease, std::string_view reason);
+    // Failed in a way no retry can mend (a corrupt input): dead-lettered at once, with the
+    // reason. False if the lease is stale.
+    [[nodiscard]] bool bury(const Lease& lease, std::string_view reason);
     // Still working: the lease now expires visibility_timeout from now (updates
     // lease.expires_at). False if the lease is stale.
     [[nodiscard]] bool extend(Lease& lease);

@@ -291,6 +291,21 @@ Test(queue, cancel_removes_pending_delayed_and_dead_items_not_leased_ones) {
     cr_assert(same_counts(q.counts(), 0, 0, 0, 0));
 }
 
+Test(queue, bury_dead_letters_at_once_with_the_reason) {
+    Queue q(g_dir, "jobs", opts(5));
+    const auto id = q.enqueue("corrupt");
+    auto l = q.lease();
+    cr_assert(l && l->id == id && l->attempt == 1u);
+    cr_assert(q.bury(*l, "not a video"));
+    cr_assert(!q.bury(*l, "again"), "the lease is spent");
+    cr_assert(!q.ack(*l));
+    auto dead = q.list_dead();
+    cr_assert(dead.size() == 1u && dead[0].id == id && dead[0].last_error == "not a video" &&
+              dead[0].attempts == 1u);
+    cr_assert(same_counts(q.counts(), 0, 0, 0, 1));
+    cr_assert(!q.lease(), "no retry");
+}
+
 Test(queue, idempotent_enqueue) {
     Options o = opts();
     o.idempotency_retention = 1h;
