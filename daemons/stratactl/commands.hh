@@ -28,6 +28,9 @@ int cmd_meta_backup(const Context& ctx, const std::string& file);
 // Offline: metad must be stopped. Replaces STATE_DIR/db with the backup.
 int cmd_meta_restore(const Context& ctx, const std::string& file, const std::string& state_dir);
 
+// args: {"queue"} | {"jobs"} | {"jobs", ID} | {"cancel", ID} | {"retry", ID}
+int cmd_transcode(const Context& ctx, const std::vector<std::string>& args);
+
 // Prints the Ed25519 public key (hex) of a session key file (its seed), as gatewayd reads it.
 int cmd_auth_public_key(const std::string& key_file);
 

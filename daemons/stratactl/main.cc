@@ -26,6 +26,10 @@ Commands:
   meta backup FILE    a consistent copy of metad's database, taken while it serves
   meta restore FILE [STATE_DIR]
                       put a backup in place (metad stopped; default /var/lib/strata/meta)
+  transcode queue     strata-transcoded's jobs per priority: ready, delayed, running, failed
+  transcode jobs [ID] the failed jobs with their reasons, or one job
+  transcode cancel ID remove a job that is not running
+  transcode retry ID  run a failed job again (its attempts start over)
   auth public-key KEY_FILE
                       the public key of metad's session key file, for gatewayd's
                       auth.session_public_keys_file (offline: reads only KEY_FILE)
@@ -123,6 +127,13 @@ int main(int argc, char** argv) {
                                     rest == 3 ? argv[optind + 2] : "/var/lib/strata/meta");
         return usage_error("usage: stratactl meta stats | user list | user add NAME EMAIL | "
                            "user disable|enable NAME | backup FILE | restore FILE [STATE_DIR]");
+    }
+    if (command == "transcode") {
+        std::vector<std::string> args(argv + optind, argv + argc);
+        if ((rest == 1 && (args[0] == "queue" || args[0] == "jobs")) ||
+            (rest == 2 && (args[0] == "jobs" || args[0] == "cancel" || args[0] == "retry")))
+            return cmd_transcode(ctx, args);
+        return usage_error("usage: stratactl transcode queue | jobs [ID] | cancel ID | retry ID");
     }
     if (command == "reload" || command == "metrics") {
         if (rest != 1) return usage_error(command + " needs exactly one daemon NAME");
