@@ -13,6 +13,7 @@ std::optional<JobId> JobId::parse(std::string_view s) {
     auto dot = s.find('.');
     if (dot == s.npos) return std::nullopt;
     std::string_view cls = s.substr(0, dot), num = s.substr(dot + 1);
+    if (num.starts_with('0')) return std::nullopt; // one spelling per id: no "short.06"
     for (unsigned p = 0; p < kPriorities; ++p)
         if (cls == priority_name(static_cast<Priority>(p))) {
             std::uint64_t n = 0;

@@ -100,7 +100,8 @@ Test(jobs, priority_classes) {
     cr_assert(priority_of(video(1, 0, 0), r) == Priority::videos, "nothing known");
     for (const char* s : {"images.1", "short.7", "videos.12", "long.3"})
         cr_assert_eq(JobId::parse(s)->str(), s);
-    for (const char* s : {"images", "images.", "images.0", "images.x", "other.1", "long.1x", ""})
+    for (const char* s : {"images", "images.", "images.0", "images.x", "other.1", "long.1x", "",
+                          "short.06", "short.+6"})
         cr_assert(!JobId::parse(s), "%s", s);
 }
 
