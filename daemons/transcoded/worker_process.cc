@@ -1,0 +1,377 @@
+#include "worker_process.hh"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace strata::transcoded {
+
+const char* outcome_name(WorkerOutcome::Kind k) {
+    switch (k) {
+    case WorkerOutcome::Kind::done:
+        return "done";
+    case WorkerOutcome::Kind::failed:
+        return "failed";
+    case WorkerOutcome::Kind::timed_out:
+        return "timed_out";
+    case WorkerOutcome::Kind::stalled:
+        return "stalled";
+    case WorkerOutcome::Kind::crashed:
+        return "crashed";
+    case WorkerOutcome::Kind::cancelled:
+        return "cancelled";
+    }
+    return "failed";
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kMaxLine = 1 << 20; // a longer report line is a broken worker
+constexpr std::size_t kStderrTail = 4096; // kept to explain a crash
+
+// A pipe whose ends are closed with the object.
+struct Pipe {
+    int r = -1, w = -1;
+    bool open() {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+        r = fds[0];
+        w = fds[1];
+        return true;
+    }
+    static void close_fd(int& fd) {
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+    }
+    ~Pipe() {
+        close_fd(r);
+        close_fd(w);
+    }
+};
+
+void nonblocking(int fd) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+class Process final : public WorkerProcess, public std::enable_shared_from_this<Process> {
+public:
+    Process(uv_loop_t* loop, const WorkerLimits& limits, OnProgress progress, OnDone done)
+        : loop_(loop), limits_(limits), progress_(std::move(progress)), done_(std::move(done)) {}
+
+    // false: could not start (why_ says it).
+    bool spawn(const std::string& job) {
+        if (limits_.command.empty()) return fail_start("no worker command");
+        Pipe in, out, err, exec_error;
+        if (!in.open() || !out.open() || !err.open() || !exec_error.open())
+            return fail_start(std::string("pipe: ") + std::strerror(errno));
+        // Everything the child needs, made before fork (no allocation after it).
+        std::vector<char*> argv;
+        for (auto& a : limits_.command)
+            argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        const int nice_by = limits_.nice;
+        const rlimit as{limits_.memory_bytes, limits_.memory_bytes};
+        const bool limit_memory = limits_.memory_bytes > 0;
+        pid_t pid = ::fork();
+        if (pid < 0) return fail_start(std::string("fork: ") + std::strerror(errno));
+        if (pid == 0) {
+            // The child: only async-signal-safe calls until exec.
+            ::setpgid(0, 0);
+            ::dup2(in.r, 0);
+            ::dup2(out.w, 1);
+            ::dup2(err.w, 2);
+            ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC); // exec_error.w closes on exec
+            ::fcntl(exec_error.w, F_SETFD, FD_CLOEXEC);
+            sigset_t none;
+            sigemptyset(&none);
+            ::sigprocmask(SIG_SETMASK, &none, nullptr);
+            ::signal(SIGPIPE, SIG_DFL);
+            if (nice_by != 0) {
+                errno = 0;
+                (void)::nice(nice_by);
+            }
+            if (limit_memory) ::setrlimit(RLIMIT_AS, &as);
+            ::execv(argv[0], argv.data());
+            int e = errno;
+            (void)!::write(exec_error.w, &e, sizeof e);
+            ::_exit(127);
+        }
+        pid_ = pid;
+        ::setpgid(pid, pid); // also from here: no race with the kill of the group
+        Pipe::close_fd(in.r);
+        Pipe::close_fd(out.w);
+        Pipe::close_fd(err.w);
+        Pipe::close_fd(exec_error.w);
+        int e = 0;
+        ssize_t n;
+        do
+            n = ::read(exec_error.r, &e, sizeof e); // EOF at exec: it started
+        while (n < 0 && errno == EINTR);
+        if (n == static_cast<ssize_t>(sizeof e)) {
+            ::waitpid(pid, nullptr, 0);
+            pid_ = -1;
+            return fail_start("cannot run " + limits_.command[0] + ": " + std::strerror(e));
+        }
+        pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+        if (pidfd_ < 0) {
+            ::kill(-pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+            pid_ = -1;
+            return fail_start(std::string("pidfd_open: ") + std::strerror(errno));
+        }
+        stdin_ = in.w;
+        stdout_ = out.r;
+        stderr_ = err.r;
+        in.w = out.r = err.r = -1;
+        nonblocking(stdin_);
+        nonblocking(stdout_);
+        nonblocking(stderr_);
+        to_child_ = job;
+        started_ = last_progress_ = Clock::now();
+        uv_poll_init(loop_, &in_poll_, stdin_);
+        uv_poll_init(loop_, &out_poll_, stdout_);
+        uv_poll_init(loop_, &err_poll_, stderr_);
+        uv_poll_init(loop_, &pid_poll_, pidfd_);
+        uv_timer_init(loop_, &timer_);
+        for (uv_handle_t* h : handles())
+            h->data = this;
+        self_ = shared_from_this();
+        write_stdin();
+        uv_poll_start(&out_poll_, UV_READABLE, [](uv_poll_t* h, int, int) {
+            static_cast<Process*>(h->data)->read_stdout();
+        });
+        uv_poll_start(&err_poll_, UV_READABLE, [](uv_poll_t* h, int, int) {
+            static_cast<Process*>(h->data)->read_stderr();
+        });
+        uv_poll_start(&pid_poll_, UV_READABLE,
+                      [](uv_poll_t* h, int, int) { static_cast<Process*>(h->data)->exited(); });
+        arm_watchdog();
+        return true;
+    }
+
+    void cancel() override { kill_as(WorkerOutcome::Kind::cancelled, "cancelled"); }
+    int pid() const override { return pid_; }
+
+    // A start that failed: `done` still runs from the loop, never from start().
+    bool fail_start(std::string why) {
+        outcome_.kind = WorkerOutcome::Kind::crashed;
+        outcome_.reason = std::move(why);
+        return false;
+    }
+    WorkerOutcome take_outcome() { return std::move(outcome_); }
+    OnDone take_done() { return std::move(done_); }
+
+private:
+    std::vector<uv_handle_t*> handles() {
+        return {
+            reinterpret_cast<uv_handle_t*>(&in_poll_), reinterpret_cast<uv_handle_t*>(&out_poll_),
+            reinterpret_cast<uv_handle_t*>(&err_poll_), reinterpret_cast<uv_handle_t*>(&pid_poll_),
+            reinterpret_cast<uv_handle_t*>(&timer_)};
+    }
+
+    void write_stdin() {
+        while (!to_child_.empty()) {
+            ssize_t n = ::write(stdin_, to_child_.data(), to_child_.size());
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                uv_poll_start(&in_poll_, UV_WRITABLE, [](uv_poll_t* h, int, int) {
+                    static_cast<Process*>(h->data)->write_stdin();
+                });
+                return;
+            }
+            if (n <= 0) break; // the child closed its stdin: its business
+            to_child_.erase(0, static_cast<std::size_t>(n));
+        }
+        uv_poll_stop(&in_poll_);
+        Pipe::close_fd(stdin_); // the job is all there: EOF
+    }
+
+    void read_stdout() {
+        char buf[16384];
+        for (;;) {
+            ssize_t n = ::read(stdout_, buf, sizeof buf);
+            if (n > 0) {
+                line_.append(buf, static_cast<std::size_t>(n));
+                std::size_t nl;
+                while ((nl = line_.find('\n')) != std::string::npos) {
+                    report(std::string_view(line_).substr(0, nl));
+                    line_.erase(0, nl + 1);
+                }
+                if (line_.size() > kMaxLine)
+                    return kill_as(WorkerOutcome::Kind::crashed, "a report line over 1 MiB");
+                continue;
+            }
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+            uv_poll_stop(&out_poll_); // EOF
+            return;
+        }
+    }
+
+    void read_stderr() {
+        char buf[4096];
+        for (;;) {
+            ssize_t n = ::read(stderr_, buf, sizeof buf);
+            if (n > 0) {
+                err_tail_.append(buf, static_cast<std::size_t>(n));
+                if (err_tail_.size() > kStderrTail)
+                    err_tail_.erase(0, err_tail_.size() - kStderrTail);
+                continue;
+            }
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+            uv_poll_stop(&err_poll_);
+            return;
+        }
+    }
+
+    void report(std::string_view line) {
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_object()) return; // not a report (a library printing to stdout)
+        if (auto p = j.find("progress"); p != j.end() && p->is_number()) {
+            last_progress_ = Clock::now();
+            arm_watchdog();
+            WorkerProgress wp{p->get<double>(), j.value("stage", std::string())};
+            if (progress_) progress_(wp);
+        } else if (auto r = j.find("result"); r != j.end()) {
+            result_ = *r;
+            has_result_ = true;
+        } else if (auto e = j.find("error"); e != j.end() && e->is_string()) {
+            error_ = e->get<std::string>();
+            permanent_ = j.value("permanent", false);
+            has_error_ = true;
+        }
+    }
+
+    void arm_watchdog() {
+        if (finished_) return;
+        auto now = Clock::now();
+        auto deadline =
+            std::min(started_ + limits_.job_timeout, last_progress_ + limits_.stall_timeout);
+        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+        uv_timer_start(
+            &timer_, [](uv_timer_t* t) { static_cast<Process*>(t->data)->watchdog(); },
+            static_cast<std::uint64_t>(std::max<std::int64_t>(wait.count(), 0)) + 1, 0);
+    }
+
+    void watchdog() {
+        auto now = Clock::now();
+        if (now >= started_ + limits_.job_timeout)
+            return kill_as(WorkerOutcome::Kind::timed_out,
+                           "still running after " +
+                               std::to_string(limits_.job_timeout.count() / 1000) + " s");
+        if (now >= last_progress_ + limits_.stall_timeout)
+            return kill_as(WorkerOutcome::Kind::stalled,
+                           "no progress for " +
+                               std::to_string(limits_.stall_timeout.count() / 1000) + " s");
+        arm_watchdog();
+    }
+
+    // Kills the group; the exit (pidfd) then finishes with this kind.
+    void kill_as(WorkerOutcome::Kind kind, std::string why) {
+        if (finished_ || killed_) return;
+        killed_ = true;
+        outcome_.kind = kind;
+        outcome_.reason = std::move(why);
+        if (pid_ > 0) ::kill(-pid_, SIGKILL);
+    }
+
+    void exited() {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) != pid_) return; // not yet
+        ::kill(-pid_, SIGKILL);                                // what it started dies with it
+        read_stdout();                                         // what it wrote before leaving
+        if (!line_.empty()) report(line_);
+        read_stderr();
+        if (!killed_) {
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && has_result_) {
+                outcome_.kind = WorkerOutcome::Kind::done;
+                outcome_.result = std::move(result_);
+            } else if (has_error_) {
+                outcome_.kind = WorkerOutcome::Kind::failed;
+                outcome_.permanent = permanent_;
+                outcome_.reason = error_;
+            } else {
+                outcome_.kind = WorkerOutcome::Kind::crashed;
+                outcome_.reason =
+                    WIFSIGNALED(status)
+                        ? std::string("killed by signal ") + ::sigabbrev_np(WTERMSIG(status))
+                        : "exited with status " + std::to_string(WEXITSTATUS(status)) +
+                              (WEXITSTATUS(status) == 0 ? " without a result" : "");
+                auto tail = err_tail_;
+                while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' '))
+                    tail.pop_back();
+                if (auto nl = tail.rfind('\n'); nl != std::string::npos) tail = tail.substr(nl + 1);
+                if (!tail.empty()) outcome_.reason += ": " + tail;
+            }
+        }
+        pid_ = -1;
+        finish();
+    }
+
+    void finish() {
+        finished_ = true;
+        open_ = 5;
+        for (uv_handle_t* h : handles())
+            uv_close(h, [](uv_handle_t* h) {
+                auto* self = static_cast<Process*>(h->data);
+                if (--self->open_ > 0) return;
+                for (int* fd : {&self->stdin_, &self->stdout_, &self->stderr_, &self->pidfd_})
+                    Pipe::close_fd(*fd);
+                auto keep = std::move(self->self_);
+                auto done = std::move(self->done_);
+                if (done) done(std::move(self->outcome_));
+            });
+    }
+
+    uv_loop_t* loop_;
+    WorkerLimits limits_;
+    OnProgress progress_;
+    OnDone done_;
+    int pid_ = -1, pidfd_ = -1, stdin_ = -1, stdout_ = -1, stderr_ = -1;
+    uv_poll_t in_poll_{}, out_poll_{}, err_poll_{}, pid_poll_{};
+    uv_timer_t timer_{};
+    int open_ = 0;
+    std::string to_child_, line_, err_tail_;
+    Clock::time_point started_, last_progress_;
+    nlohmann::json result_;
+    bool has_result_ = false, has_error_ = false, permanent_ = false;
+    std::string error_;
+    bool killed_ = false, finished_ = false;
+    WorkerOutcome outcome_;
+    std::shared_ptr<Process> self_; // until the handles are closed
+};
+
+} // namespace
+
+std::shared_ptr<WorkerProcess> WorkerProcess::start(uv_loop_t* loop, const WorkerLimits& limits,
+                                                    const std::string& job_json,
+                                                    OnProgress progress, OnDone done) {
+    auto p = std::make_shared<Process>(loop, limits, std::move(progress), std::move(done));
+    if (p->spawn(job_json)) return p;
+    // Could not start: told from the loop, as every other outcome.
+    struct Later {
+        uv_timer_t timer;
+        OnDone done;
+        WorkerOutcome outcome;
+    };
+    auto* later = new Later{{}, p->take_done(), p->take_outcome()};
+    uv_timer_init(loop, &later->timer);
+    later->timer.data = later;
+    uv_timer_start(
+        &later->timer,
+        [](uv_timer_t* t) {
+            uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) {
+                auto* l = static_cast<Later*>(h->data);
+                if (l->done) l->done(std::move(l->outcome));
+                delete l;
+            });
+        },
+        0, 0);
+    return p;
+}
+
+} // namespace strata::transcoded
