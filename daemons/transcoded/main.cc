@@ -1,13 +1,16 @@
-// strata-transcoded: video and image processing queue. This release keeps the durable job
-// queue and its API (job_routes.hh); the GStreamer workers that run the jobs are not built
-// yet, so jobs wait in the queue until they are.
+// strata-transcoded: video and image processing queue. This release checks the GStreamer
+// elements its pipelines need (gst_elements.hh) and keeps the durable job queue and its
+// API (job_routes.hh); the workers that run the jobs are not built yet, so jobs wait.
 #include "daemon/runtime.hh"
+#include "gst_elements.hh"
 #include "job_queue.hh"
 #include "job_routes.hh"
 #include "lmdb/env.hh"
 
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 
 namespace {
 
@@ -29,6 +32,12 @@ queue::Options queue_options() {
 }
 
 void start(daemon::Runtime& rt) {
+    // GStreamer's plugin registry cache: in the state directory, which the daemon can write
+    // (its home under systemd is not), so starts after the first do not rescan plugins.
+    setenv("GST_REGISTRY_1_0", (rt.state_dir()->path() + "/gst-registry.bin").c_str(), 0);
+    if (auto missing = transcoded::missing_elements(transcoded::needed_elements());
+        !missing.empty())
+        throw std::runtime_error(transcoded::describe_missing(missing));
     std::filesystem::path dir = rt.state_dir()->path() + "/jobs";
     g_env = std::make_unique<lmdb::Env>(dir);
     g_jobs = std::make_unique<transcoded::JobQueue>(*g_env, queue_options());

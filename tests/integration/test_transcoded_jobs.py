@@ -104,4 +104,19 @@ t.ok(ready == {"images": 1, "short": 1, "videos": 0, "long": 0},
      "the accepted jobs survived kill -9, the cancelled one stays cancelled", q)
 rc, _ = td.stop()
 t.ok(rc == 0, "stops cleanly", rc)
+
+# Without GStreamer's plugins it refuses to start and says what to install.
+empty = os.path.join(d, "no-plugins")
+os.makedirs(empty)
+bare = Daemon("transcoded", conf, rundir,
+              env={"GST_PLUGIN_SYSTEM_PATH_1_0": empty, "GST_PLUGIN_PATH_1_0": empty,
+                   "GST_REGISTRY_1_0": os.path.join(empty, "registry.bin")})
+started = bare.wait_ready(timeout=5)
+out = bare.output()
+t.ok(not started and "GStreamer elements missing: filesrc (reading sources)" in out and
+     "x264enc (H.264 encoding of the ladder)" in out and
+     "install: apt-get install libgstreamer1.0-0 gstreamer1.0-plugins-base" in out and
+     "gstreamer1.0-plugins-ugly gstreamer1.0-libav" in out,
+     "missing GStreamer elements: it does not start, and names them and their packages", out)
+bare.stop()
 t.done()

@@ -7,6 +7,8 @@ STRATA_BUILD_PACKAGES=(
     nlohmann-json3-dev libcurl4-openssl-dev libsodium-dev libgnutls28-dev libsystemd-dev libmagic-dev libclamav-dev libfmt-dev libssl-dev libhttp-parser-dev
     libicu-dev zlib1g-dev libbrotli-dev libgoogle-perftools-dev
     libbpf-dev libxdp-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+    gstreamer1.0-plugins-ugly gstreamer1.0-libav
     scdoc groff-base man-db systemd python3 curl
 )
 # Only tools/test: the unit checks, the packages and the nspawn system suite.
