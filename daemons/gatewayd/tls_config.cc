@@ -1,6 +1,7 @@
 #include "tls_config.hh"
 
 #include "log/log.hh"
+#include "log/utc_time.hh"
 
 #include <ctime>
 #include <stdexcept>
@@ -49,12 +50,8 @@ std::string tls_priorities(const config::Config& cfg) {
 void use_tls_certificate(std::shared_ptr<const http::TlsCertificate> cert) {
     log::notice("TLS certificate \"{}\" ({} in the chain), valid until {}", cert->subject(),
                 cert->chain_length(), cert->not_after());
-    char now[32];
-    std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (cert->not_after() < now) log::warning("the TLS certificate has expired");
+    if (cert->not_after() < log::utc_time(std::time(nullptr)))
+        log::warning("the TLS certificate has expired");
     http::set_tls_certificate(std::move(cert));
 }
 

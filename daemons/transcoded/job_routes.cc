@@ -1,18 +1,13 @@
 #include "job_routes.hh"
 
-#include <ctime>
+#include "log/utc_time.hh"
 
 namespace strata::transcoded {
 
 namespace {
 
 std::string utc(queue::TimePoint t) {
-    std::time_t s = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&s, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
+    return log::utc_time(t);
 }
 
 const char* state_name(queue::State s) {

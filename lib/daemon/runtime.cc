@@ -7,6 +7,7 @@
 #include "http/content_server.hh"
 #include "http/listen.hh"
 #include "log/log.hh"
+#include "log/utc_time.hh"
 #include "strata_build_config.h"
 
 #include <charconv>
@@ -52,12 +53,7 @@ namespace {
 constexpr std::uint64_t kStopDeadlineMs = 4500;
 
 std::string iso8601(std::chrono::system_clock::time_point t) {
-    std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
+    return log::utc_time(t);
 }
 
 void log_config_error(const config::Error& e) {

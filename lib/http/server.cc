@@ -428,8 +428,12 @@ struct Server::Endpoint {
         if (!p->suspended || !mhd || p->completed) return;
         if (tls && r.upgrade && take_over_tls(*p, r)) return;
         p->offloaded = std::move(r);
-        p->suspended = false;
-        MHD_resume_connection(p->connection);
+        resume(*p);
+    }
+    // MHD goes on with a suspended connection: now, or after the MHD_run under way.
+    void resume(Pending& p) {
+        p.suspended = false;
+        MHD_resume_connection(p.connection);
         if (in_run)
             run_again = true;
         else
@@ -741,12 +745,7 @@ bool Server::Endpoint::take_over_tls(Pending& pending, const Response& response)
                                    std::move(head), [this, weak] {
                                        auto p = weak.lock();
                                        if (!p || !p->suspended || !mhd || p->completed) return;
-                                       p->suspended = false;
-                                       MHD_resume_connection(p->connection);
-                                       if (in_run)
-                                           run_again = true;
-                                       else
-                                           run();
+                                       resume(*p);
                                    });
     if (!tunnel) return false;
     pending.tunneled = true;

@@ -1,5 +1,7 @@
 #include "http/tls.hh"
 
+#include "log/utc_time.hh"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -58,11 +60,7 @@ gnutls_datum_t datum(const std::string& s) {
 }
 
 std::string iso8601(time_t t) {
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
+    return log::utc_time(t);
 }
 
 // The key as GnuTLS will use it at each handshake; nullptr when it does not parse.
