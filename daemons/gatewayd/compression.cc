@@ -1,6 +1,7 @@
 #include "compression.hh"
 
 #include "header_rules.hh"
+#include "http/message.hh"
 #include "text.hh"
 
 #include <algorithm>
@@ -84,26 +85,22 @@ Coding negotiate_coding(std::optional<std::string_view> header) {
 }
 
 bool compressible_type(std::string_view content_type) {
-    std::string_view type = trim(content_type.substr(0, content_type.find(';')));
-    char folded[96]; // every type listed below fits: longer ones are lowered on the heap
-    std::string long_type;
-    std::string_view t;
-    if (type.size() <= sizeof folded) {
-        for (std::size_t i = 0; i < type.size(); ++i)
-            folded[i] = type[i] >= 'A' && type[i] <= 'Z' ? char(type[i] - 'A' + 'a') : type[i];
-        t = std::string_view(folded, type.size());
-    } else {
-        long_type = lower(type);
-        t = long_type;
-    }
-    if (t.starts_with("text/")) return true;
-    static const char* exact[] = {"application/json",     "application/javascript",
-                                  "application/xml",      "application/x-javascript",
-                                  "application/wasm",     "image/svg+xml",
-                                  "application/x-ndjson", "application/manifest+json"};
-    for (const char* e : exact)
-        if (t == e) return true;
-    return t.ends_with("+json") || t.ends_with("+xml");
+    // Compared without case, in place: this runs for every answer of a compressing route.
+    std::string_view t = trim(content_type.substr(0, content_type.find(';')));
+    auto starts = [&](std::string_view p) {
+        return t.size() >= p.size() && http::equal_nocase(t.substr(0, p.size()), p);
+    };
+    auto ends = [&](std::string_view s) {
+        return t.size() >= s.size() && http::equal_nocase(t.substr(t.size() - s.size()), s);
+    };
+    if (starts("text/")) return true;
+    static constexpr std::string_view exact[] = {
+        "application/json",         "application/javascript",   "application/xml",
+        "application/x-javascript", "application/wasm",         "image/svg+xml",
+        "application/x-ndjson",     "application/manifest+json"};
+    for (std::string_view e : exact)
+        if (http::equal_nocase(t, e)) return true;
+    return ends("+json") || ends("+xml");
 }
 
 std::string gzip(std::string_view data, int level) {

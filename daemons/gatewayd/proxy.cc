@@ -61,11 +61,9 @@ std::string random_hex(std::size_t digits) {
     };
     static constexpr char hex[] = "0123456789abcdef";
     std::string id(digits, '0');
-    for (bool zero = true; zero;)
+    while (id.find_first_not_of('0') == std::string::npos)
         for (std::size_t i = 0; i < digits; i += 16) {
             std::uint64_t v = next();
-            zero = zero &&
-                   (digits - i >= 16 ? v : v & ((std::uint64_t{1} << 4 * (digits - i)) - 1)) == 0;
             for (std::size_t j = 0; j < 16 && i + j < digits; ++j, v >>= 4)
                 id[i + j] = hex[v & 15];
         }

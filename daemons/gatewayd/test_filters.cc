@@ -201,6 +201,15 @@ Test(compression, negotiation) {
     cr_assert_eq(negotiate_coding("GZIP ; Q=0.5"), Coding::gzip);
 }
 
+Test(compression, compressible_types_whatever_their_case) {
+    for (const char* t : {"text/html", "Text/HTML; charset=utf-8", " application/JSON ",
+                          "image/svg+xml", "application/vnd.api+JSON", "application/atom+xml"})
+        cr_assert(compressible_type(t), "%s", t);
+    for (const char* t : {"image/jpeg", "application/octet-stream", "", "text", "json",
+                          "application/jsonx", "video/mp4; codecs=avc1"})
+        cr_assert_not(compressible_type(t), "%s", t);
+}
+
 Test(compression, compresses_what_it_should) {
     std::string json = "[";
     for (int i = 0; i < 500; ++i)

@@ -1,5 +1,6 @@
 #include "http/server.hh"
 
+#include "http/chars.hh"
 #include "http/head_check.hh"
 #include "http/tls.hh"
 #include "http/tls_tunnel.hh"
@@ -733,7 +734,7 @@ bool Server::Endpoint::take_over_tls(Pending& pending, const Response& response)
     if (!session || !session->tls_session || !fd) return false;
     std::string head = "HTTP/1.1 101 Switching Protocols\r\n";
     for (const auto& [k, v] : response.headers) {
-        if (k.find_first_of("\r\n:") != k.npos || v.find_first_of("\r\n") != v.npos) continue;
+        if (!is_token(k) || !no_line_break(v)) continue; // never split the head
         if (strcasecmp(k.c_str(), "content-length") == 0 ||
             strcasecmp(k.c_str(), "transfer-encoding") == 0 || strcasecmp(k.c_str(), "date") == 0)
             continue;

@@ -107,7 +107,8 @@ private:
             (recv_wants_write_ && (client_events & UV_WRITABLE)))
             read_client();
         if (inner_events & (UV_READABLE | UV_DISCONNECT)) read_inner();
-        if (!write_inner() || !write_client()) return finish();
+        write_inner();
+        if (!write_client()) return finish();
         if (client_eof_ && to_owner_.empty() && !inner_shut_) {
             ::shutdown(inner_, SHUT_WR); // the owner reads the end of the client's stream
             inner_shut_ = true;
@@ -153,19 +154,18 @@ private:
         }
     }
 
-    // false: the owner's end is gone while bytes were still for it.
-    bool write_inner() {
+    // An owner's end that is gone drops what was for it; what it sent still goes out.
+    void write_inner() {
         while (!to_owner_.empty()) {
             ssize_t n = ::send(inner_, to_owner_.data(), to_owner_.size(), MSG_NOSIGNAL);
-            if (n < 0 && again(errno)) return true;
+            if (n < 0 && again(errno)) return;
             if (n <= 0) {
                 to_owner_.clear();
                 inner_eof_ = true;
-                return true; // nobody to read it: what the owner sent still goes out
+                return;
             }
             to_owner_.erase(0, static_cast<std::size_t>(n));
         }
-        return true;
     }
 
     // false: the client's connection failed.
