@@ -520,7 +520,8 @@ void add_tree_routes(http::Router& router, const std::shared_ptr<Context>& ctx, 
         return guarded_store([&] {
             return node_response(200,
                                  ctx->store.set_file_state(path_id(req), *state,
-                                                           j.value("renditions", json::array())));
+                                                           j.value("renditions", json::array()),
+                                                           j.value("processing", json())));
         });
     });
     add_download_routes(router, ctx, fo);

@@ -19,7 +19,8 @@
 //   DELETE /v1/trash/{id}              purge one node (and all below it) -> {"removed"}
 //   DELETE /v1/trash                   empty the trash -> {"removed"}
 //   PUT    /v1/nodes/{id}/processing   {"state":"ready"|"failed"|"processing",
-//                                       "renditions":[...]} (transcoded; operators only)
+//                                       "renditions":[...], "processing":{"percent",
+//                                       "stage"}|{"error"}} (transcoded; operators only)
 //   GET    /v1/nodes/{id}/content      302 to a signed blockd URL (download_routes.cc)
 #pragma once
 

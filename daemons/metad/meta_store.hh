@@ -120,6 +120,9 @@ struct Node {
     std::string manifest; // blockd manifest id
     FileState state = FileState::ready;
     nlohmann::json renditions = nlohmann::json::array(); // [{"name","manifest","type",...}]
+    // How processing goes, as compact JSON text ("" none): {"percent","stage"} while
+    // processing, {"error"} when it failed. Kept as text: listings copy it as it is.
+    std::string processing;
 };
 
 // A node record read in place, for listings: the strings point into the record (an LMDB
@@ -133,6 +136,7 @@ struct NodeView {
     std::uint64_t tag_count = 0;
     std::string_view tags;       // tag_count length-prefixed strings (see node_codec.cc)
     std::string_view renditions; // JSON text; empty: none
+    std::string_view processing; // JSON text; empty: none
 };
 
 struct Share {
@@ -279,7 +283,9 @@ public:
     void abort_upload(std::uint64_t id);
 
     // Processing results (transcoded): state ready/failed and renditions; emits file.ready.
-    Node set_file_state(std::uint64_t id, FileState state, const nlohmann::json& renditions);
+    // processing: {"percent","stage"} (state processing) or {"error"} (failed), or null.
+    Node set_file_state(std::uint64_t id, FileState state, const nlohmann::json& renditions,
+                        const nlohmann::json& processing = nullptr);
 
     // Trash: move there (write access to the node's folder), restore (owner; to the old
     // folder, or the root when that one is gone; a new name when the old one is taken),

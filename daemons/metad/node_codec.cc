@@ -62,7 +62,8 @@ namespace {
 // hundred nanoseconds. Layout, after the version byte kNodeV1:
 //   varint id, owner, parent, version, zigzag created, zigzag modified, creator,
 //   zigzag trashed, size; byte kind, byte state; string name, media_type, sha256, manifest;
-//   varint tag count, tags; string renditions (JSON text, empty for none).
+//   varint tag count, tags; string renditions (JSON text, empty for none); string
+//   processing (JSON text, empty for none; absent in records of earlier releases).
 // Records written as JSON by earlier releases (they start with '{') are still read.
 constexpr char kNodeV1 = 1;
 
@@ -136,6 +137,8 @@ Node decode_json_node(std::string_view v) {
         n.manifest = j["manifest"];
         n.state = file_state_of(j["state"].get<std::string>()).value_or(FileState::ready);
         if (auto it = j.find("renditions"); it != j.end()) n.renditions = *it;
+        if (auto it = j.find("processing"); it != j.end() && it->is_object())
+            n.processing = it->dump();
     }
     return n;
 }
@@ -165,6 +168,7 @@ std::string encode_node(const Node& n) {
     for (const auto& t : n.tags)
         put_string(out, t);
     put_string(out, n.renditions.empty() ? std::string() : n.renditions.dump());
+    put_string(out, n.processing);
     return out;
 }
 
@@ -196,6 +200,7 @@ bool view_node(std::string_view record, NodeView& n) {
         r.string();
     n.tags = record.substr(tags_at, r.pos - tags_at);
     n.renditions = r.string();
+    n.processing = r.pos < record.size() ? r.string() : std::string_view();
     return true;
 }
 
@@ -223,6 +228,7 @@ void copy_common_fields(To& to, const From& from) {
     to.media_type = from.media_type;
     to.sha256 = from.sha256;
     to.manifest = from.manifest;
+    to.processing = from.processing;
 }
 
 Node node_of(const NodeView& v) {

@@ -120,6 +120,12 @@ void append_node_json(std::string& out, const NodeView& n) {
             out.append("[]");
         else
             out.append(n.renditions);
+        // Progress while processing, the reason once it failed; stale once ready.
+        if (!n.processing.empty() && !n.trashed &&
+            (n.state == FileState::processing || n.state == FileState::failed)) {
+            out.append(",\"processing\":");
+            out.append(n.processing);
+        }
     }
     out.push_back('}');
 }

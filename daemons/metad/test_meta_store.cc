@@ -326,8 +326,32 @@ Test(meta_store, listings_copied_from_children_entries_follow_every_write) {
         same("a move out");
         cr_expect_eq(both_listings(s, user, sub.id).first, both_listings(s, user, sub.id).second);
         s.update(a.id, x.id, {}, docs, 0);
+        s.set_file_state(x.id, FileState::processing, nlohmann::json::array(),
+                         {{"percent", 41.25}, {"stage", "encoding"}});
+        cr_expect(same("progress")
+                      .find("\"processing\":{\"percent\":41.3,\"stage\":"
+                            "\"encoding\"}") != std::string::npos);
+        cr_expect_eq(s.stat(a.id, x.id).processing, R"({"percent":41.3,"stage":"encoding"})");
+        s.set_file_state(x.id, FileState::failed, nlohmann::json::array(),
+                         {{"error", "not a video"}});
+        cr_expect(same("failure").find("\"error\":\"not a video\"") != std::string::npos);
+        for (const auto& bad : {nlohmann::json{{"percent", 101}}, nlohmann::json{{"stage", 1}},
+                                nlohmann::json::array()})
+            try {
+                s.set_file_state(x.id, FileState::processing, nlohmann::json::array(), bad);
+                cr_expect(false, "%s accepted", bad.dump().c_str());
+            } catch (const StoreError& e) {
+                cr_expect_eq(e.status(), 400);
+            }
+        try {
+            s.set_file_state(x.id, FileState::failed, nlohmann::json::array(), nullptr);
+            cr_expect(false, "a failure without its reason accepted");
+        } catch (const StoreError& e) {
+            cr_expect_str_eq(e.code().c_str(), "bad_processing");
+        }
         s.set_file_state(x.id, FileState::ready, nlohmann::json::array({{{"name", "720p"}}}));
         cr_expect(same("processing").find("720p") != std::string::npos);
+        cr_expect(same("ready").find("\"processing\"") == std::string::npos, "ready: no note");
         s.trash(a.id, y.id);
         cr_expect(same("trash").find("z.mp4") == std::string::npos, "trashed: not listed");
         s.restore(a.id, y.id, std::string("back.mp4"));

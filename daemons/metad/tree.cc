@@ -10,6 +10,7 @@
 #include "store_db.hh"
 
 #include <algorithm>
+#include <cmath>
 
 namespace strata::metad {
 
@@ -423,7 +424,39 @@ Node MetaStore::update_in(lmdb::Txn& t, std::uint64_t caller, std::uint64_t id,
     return n;
 }
 
-Node MetaStore::set_file_state(std::uint64_t id, FileState state, const json& renditions) {
+namespace {
+
+// The processing note as stored: {"percent", "stage"} while processing, {"error"} once
+// failed, nothing once ready. Bounded, so a node record stays small.
+std::string processing_json(FileState state, const json& p) {
+    if (state == FileState::ready || (p.is_null() && state == FileState::processing)) return {};
+    if (!p.is_object()) throw StoreError(400, "bad_processing", "processing is an object");
+    json out = json::object();
+    if (state == FileState::processing) {
+        auto pct = p.find("percent");
+        if (pct == p.end() || !pct->is_number() || !(pct->get<double>() >= 0) ||
+            pct->get<double>() > 100)
+            throw StoreError(400, "bad_processing", "processing.percent is a number 0..100");
+        out["percent"] = std::round(pct->get<double>() * 10) / 10;
+    }
+    for (const char* key : {"stage", "error"}) {
+        auto it = p.find(key);
+        if (it == p.end()) continue;
+        if (!it->is_string() || it->get<std::string>().size() > 1024)
+            throw StoreError(400, "bad_processing",
+                             std::string("processing.") + key +
+                                 " is a string of at most 1024 bytes");
+        out[key] = *it;
+    }
+    if (state == FileState::failed && !out.contains("error"))
+        throw StoreError(400, "bad_processing", "a failed file's processing says its error");
+    return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+} // namespace
+
+Node MetaStore::set_file_state(std::uint64_t id, FileState state, const json& renditions,
+                               const json& processing) {
     if (state != FileState::ready && state != FileState::failed && state != FileState::processing)
         throw StoreError(400, "bad_state", "a processed file is ready, failed or processing");
     if (!renditions.is_array() || renditions.size() > 64)
@@ -431,11 +464,13 @@ Node MetaStore::set_file_state(std::uint64_t id, FileState state, const json& re
     for (const auto& r : renditions)
         if (!r.is_object() || !r.contains("name") || !r["name"].is_string())
             throw StoreError(400, "bad_renditions", "each rendition is an object with a name");
+    std::string processing_text = processing_json(state, processing);
     Node out = write([&](lmdb::Txn& t) {
         auto n = load_node(t, *db_, id);
         if (!n || n->kind != NodeKind::file) throw not_found();
         n->state = state;
         n->renditions = renditions;
+        n->processing = processing_text;
         ++n->version;
         n->modified = now_ms();
         store_node(t, *db_, *n);
