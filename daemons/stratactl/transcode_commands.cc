@@ -46,6 +46,9 @@ void print_job(const nlohmann::json& j) {
         if (j.contains(k)) rows.push_back({k, field(j, k)});
     for (const char* k : {"file_id", "version", "kind", "source", "bytes", "duration_seconds"})
         if (job.contains(k)) rows.push_back({k, field(job, k)});
+    if (j.contains("worker"))
+        for (const char* k : {"pid", "percent", "stage", "seconds"})
+            rows.push_back({std::string("worker ") + k, field(j["worker"], k)});
     fmt::print("{}", render_table(rows));
 }
 
@@ -72,8 +75,19 @@ int cmd_transcode(const Context& ctx, const std::vector<std::string>& args) {
         auto j = call(ctx, "GET", "/v1/jobs");
         if (!j) return 1;
         if (ctx.json) {
-            fmt::print("{}\n", (*j)["failed"].dump(2));
+            fmt::print("{}\n", nlohmann::json{{"running", j->value("running", nlohmann::json::array())},
+                                              {"failed", (*j)["failed"]}}
+                                   .dump(2));
             return 0;
+        }
+        if (auto running = j->value("running", nlohmann::json::array()); !running.empty()) {
+            std::vector<std::vector<std::string>> rows{
+                {"ID", "FILE", "PID", "PERCENT", "STAGE", "SECONDS"}};
+            for (const auto& r : running)
+                rows.push_back({field(r, "id"), field(r, "file_id"), field(r, "pid"),
+                                fmt::format("{:.1f}", r.value("percent", 0.0)), field(r, "stage"),
+                                fmt::format("{:.0f}", r.value("seconds", 0.0))});
+            fmt::print("{}\n", render_table(rows));
         }
         std::vector<std::vector<std::string>> rows{
             {"ID", "FILE", "VERSION", "KIND", "ATTEMPTS", "FAILED AT", "REASON"}};
@@ -92,7 +106,10 @@ int cmd_transcode(const Context& ctx, const std::vector<std::string>& args) {
     if (ctx.json)
         fmt::print("{}\n", j->dump(2));
     else if (verb == "cancel")
-        fmt::print("{} cancelled\n", id);
+        fmt::print("{} {}\n", id,
+                   j->value("state", "") == "cancelling"
+                       ? "cancelling: its worker is stopped, then the job is removed"
+                       : "cancelled");
     else
         print_job(*j);
     return 0;

@@ -55,6 +55,36 @@ Job parse_job(const nlohmann::json& j) {
     return job;
 }
 
+std::optional<Job> job_of_event(const nlohmann::json& e) {
+    if (!e.is_object()) throw std::invalid_argument("an event is a JSON object");
+    auto type = e.find("type");
+    if (type == e.end() || !type->is_string()) throw std::invalid_argument("type is missing");
+    if (*type != "file.created") return std::nullopt;
+    auto data = e.find("data");
+    if (data == e.end() || !data->is_object()) throw std::invalid_argument("data is missing");
+    if (data->value("state", std::string()) != "processing") return std::nullopt;
+    std::string media = data->value("type", std::string());
+    if (!media.starts_with("image/") && !media.starts_with("video/")) return std::nullopt;
+    auto node = e.find("node");
+    if (node == e.end() || !node->is_string())
+        throw std::invalid_argument("node must be the file id as a decimal string");
+    std::uint64_t id = 0;
+    const std::string& s = node->get_ref<const std::string&>();
+    if (s.empty() || s.size() > 20 || s.find_first_not_of("0123456789") != std::string::npos)
+        throw std::invalid_argument("node must be the file id as a decimal string");
+    try {
+        id = std::stoull(s);
+    } catch (const std::exception&) {
+        throw std::invalid_argument("node is out of range");
+    }
+    nlohmann::json job = {{"file_id", id},
+                          {"version", data->value("version", nlohmann::json())},
+                          {"kind", media.starts_with("image/") ? "image" : "video"},
+                          {"source", data->value("manifest", nlohmann::json())}};
+    if (auto size = data->find("size"); size != data->end()) job["bytes"] = *size;
+    return parse_job(job);
+}
+
 nlohmann::json to_json(const Job& job) {
     nlohmann::json j = {{"file_id", job.file_id},
                         {"version", job.version},

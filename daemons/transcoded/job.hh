@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 namespace strata::transcoded {
@@ -24,6 +25,11 @@ struct Job {
 
 // Throws std::invalid_argument saying which field is wrong.
 Job parse_job(const nlohmann::json& j);
+// The job a metad event asks for (metad delivers its events to POST /v1/events when
+// transcoded is one of its events.sinks): a "file.created" event of a file in state
+// "processing" whose type is image/* or video/*. nullopt for any other event (nothing to
+// do); std::invalid_argument for such an event that lacks what a job needs.
+std::optional<Job> job_of_event(const nlohmann::json& event);
 nlohmann::json to_json(const Job& job);
 const char* kind_name(Kind k);
 

@@ -30,6 +30,16 @@ JobId id_param(const http::Request& req) {
     return *id;
 }
 
+nlohmann::json running_json(const RunningJob& r) {
+    return {{"id", r.id.str()},
+            {"file_id", r.file_id},
+            {"pid", r.pid},
+            {"percent", r.progress.percent},
+            {"stage", r.progress.stage},
+            {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - r.started)
+                            .count()}};
+}
+
 } // namespace
 
 nlohmann::json job_json(const JobInfo& i) {
@@ -47,25 +57,42 @@ nlohmann::json job_json(const JobInfo& i) {
     return j;
 }
 
-void add_job_routes(http::Router& router, JobQueue& jobs) {
-    router.add_blocking("POST", "/v1/jobs", [&jobs](http::Request& req) {
-        Job job;
-        try {
-            job = parse_job(req.json());
-        } catch (const std::invalid_argument& e) {
-            throw http::Error(400, "bad_job", e.what());
-        }
+void add_job_routes(http::Router& router, JobQueue& jobs, Scheduler* scheduler) {
+    // Durable before the answer; a job that ran (or was cancelled) within the retention
+    // answers 200 "ended" instead of 202.
+    auto submit = [&jobs, scheduler](const Job& job) {
         JobId id = jobs.submit(job);
+        if (scheduler) scheduler->wake();
         auto info = jobs.find(id);
-        if (!info) // this file version's job ran (or was cancelled) within the retention
+        if (!info)
             return http::Response::json(
                 200, {{"id", id.str()},
                       {"state", "ended"},
                       {"message", "this file version's job has ended (done or cancelled); "
                                   "submit the file's next version"}});
         return http::Response::json(202, job_json(*info));
+    };
+    router.add_blocking("POST", "/v1/jobs", [submit](http::Request& req) {
+        Job job;
+        try {
+            job = parse_job(req.json());
+        } catch (const std::invalid_argument& e) {
+            throw http::Error(400, "bad_job", e.what());
+        }
+        return submit(job);
     });
-    router.get("/v1/jobs", [&jobs](http::Request&) {
+    router.add_blocking("POST", "/v1/events", [submit](http::Request& req) {
+        std::optional<Job> job;
+        try {
+            job = job_of_event(req.json());
+        } catch (const std::invalid_argument& e) {
+            // Answered 2xx all the same: metad would otherwise retry it forever.
+            return http::Response::json(200, {{"ignored", std::string("bad event: ") + e.what()}});
+        }
+        if (!job) return http::Response::json(200, {{"ignored", "not a job for transcoded"}});
+        return submit(*job);
+    });
+    router.get("/v1/jobs", [&jobs, scheduler](http::Request&) {
         nlohmann::json classes = nlohmann::json::array();
         auto counts = jobs.counts();
         for (unsigned p = 0; p < kPriorities; ++p)
@@ -77,19 +104,49 @@ void add_job_routes(http::Router& router, JobQueue& jobs) {
         nlohmann::json failed = nlohmann::json::array();
         for (const auto& i : jobs.dead(100))
             failed.push_back(job_json(i));
-        return http::Response::json(200, {{"queues", classes}, {"failed", failed}});
+        nlohmann::json running = nlohmann::json::array(), recent = nlohmann::json::array();
+        if (scheduler) {
+            for (const auto& r : scheduler->running())
+                running.push_back(running_json(r));
+            for (const auto& f : scheduler->finished())
+                recent.push_back({{"id", f.id.str()},
+                                  {"file_id", f.file_id},
+                                  {"outcome", f.outcome},
+                                  {"reason", f.reason},
+                                  {"wall_seconds", f.wall_seconds},
+                                  {"cpu_seconds", f.cpu_seconds},
+                                  {"max_rss_bytes", f.max_rss_bytes}});
+        }
+        return http::Response::json(200, {{"queues", classes},
+                                          {"running", running},
+                                          {"failed", failed},
+                                          {"recent", recent}});
     });
-    router.get("/v1/jobs/{id}", [&jobs](http::Request& req) {
-        auto info = jobs.find(id_param(req));
-        if (!info) throw http::Error(404, "no_such_job", "no job " + req.params.at("id"));
-        return http::Response::json(200, job_json(*info));
-    });
-    router.add_blocking("DELETE", "/v1/jobs/{id}", [&jobs](http::Request& req) {
+    router.get("/v1/jobs/{id}", [&jobs, scheduler](http::Request& req) {
         JobId id = id_param(req);
         auto info = jobs.find(id);
         if (!info) throw http::Error(404, "no_such_job", "no job " + req.params.at("id"));
-        if (info->state == queue::State::leased || !jobs.cancel(id))
-            throw http::Error(409, "job_running", "the job is running: it cannot be cancelled");
+        auto j = job_json(*info);
+        if (scheduler)
+            for (const auto& r : scheduler->running())
+                if (r.id.str() == id.str()) j["worker"] = running_json(r);
+        return http::Response::json(200, j);
+    });
+    // On the loop, where the workers are: a running job's worker is killed, and the job
+    // removed once it is gone (the file is then marked failed, "cancelled").
+    router.add("DELETE", "/v1/jobs/{id}", [&jobs, scheduler](http::Request& req) {
+        JobId id = id_param(req);
+        auto info = jobs.find(id);
+        if (!info) throw http::Error(404, "no_such_job", "no job " + req.params.at("id"));
+        if (info->state == queue::State::leased) {
+            if (!scheduler || !scheduler->cancel(id))
+                throw http::Error(409, "job_running",
+                                  "the job is leased by a worker that is not this daemon's; "
+                                  "it can be cancelled once its lease ends");
+            return http::Response::json(202, {{"id", id.str()}, {"state", "cancelling"}});
+        }
+        if (!jobs.cancel(id))
+            throw http::Error(409, "job_running", "the job started: cancel it again");
         return http::Response::json(200, {{"id", id.str()}, {"state", "cancelled"}});
     });
     router.add_blocking("POST", "/v1/jobs/{id}/retry", [&jobs](http::Request& req) {

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -78,11 +79,15 @@ public:
         const int nice_by = limits_.nice;
         const rlimit as{limits_.memory_bytes, limits_.memory_bytes};
         const bool limit_memory = limits_.memory_bytes > 0;
+        const pid_t parent = ::getpid();
         pid_t pid = ::fork();
         if (pid < 0) return fail_start(std::string("fork: ") + std::strerror(errno));
         if (pid == 0) {
             // The child: only async-signal-safe calls until exec.
             ::setpgid(0, 0);
+            // The daemon gone (even kill -9), its workers go too: nobody would read them.
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != parent) ::_exit(127);
             ::dup2(in.r, 0);
             ::dup2(out.w, 1);
             ::dup2(err.w, 2);
@@ -281,7 +286,11 @@ private:
 
     void exited() {
         int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) != pid_) return; // not yet
+        rusage usage{};
+        if (::wait4(pid_, &status, WNOHANG, &usage) != pid_) return; // not yet
+        auto seconds = [](const timeval& t) { return double(t.tv_sec) + t.tv_usec / 1e6; };
+        outcome_.cpu_seconds = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+        outcome_.max_rss_bytes = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
         ::kill(-pid_, SIGKILL);                                // what it started dies with it
         read_stdout();                                         // what it wrote before leaving
         if (!line_.empty()) report(line_);

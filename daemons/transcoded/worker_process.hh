@@ -40,6 +40,8 @@ struct WorkerOutcome {
     bool permanent = false; // failed: the worker said retrying cannot help
     std::string reason;     // empty when done
     nlohmann::json result;  // done: the worker's result
+    double cpu_seconds = 0; // user + system time of the worker (its own threads)
+    std::uint64_t max_rss_bytes = 0;
 };
 const char* outcome_name(WorkerOutcome::Kind k);
 

@@ -11,7 +11,9 @@ from harness import Daemon, Tap, binary, request, run, tempdir, write_config
 t = Tap()
 d = tempdir()
 rundir = os.path.join(d, "run")
-conf = write_config(os.path.join(d, "transcoded.conf"), "transcoded", rundir, d)
+# No workers: the jobs here are made up (their sources do not exist), so they must wait.
+conf = write_config(os.path.join(d, "transcoded.conf"), "transcoded", rundir, d,
+                    "[workers]\ncount = 0\n")
 td = Daemon("transcoded", conf, rundir)
 t.ok(td.wait_ready(), "strata-transcoded starts", td.output())
 ctl = binary("stratactl")

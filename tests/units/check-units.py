@@ -72,6 +72,16 @@ def spec_keys(name):
                           "content_url_base"]
         keys["events"] = ["sinks"]
         keys["feeds"] = ["max_entries"]
+    if name == "transcoded":
+        keys["metad"] = ["socket"]
+        keys["blockd"] = ["socket"]
+        keys["workers"] = ["count", "nice", "memory_mb", "job_timeout_seconds",
+                           "stall_timeout_seconds"]
+        keys["jobs"] = ["max_attempts", "retry_backoff_seconds", "max_source_bytes"]
+        keys["video"] = ["ladder", "audio_kbps", "keyframe_seconds", "segment_seconds",
+                         "thumbnail_seconds", "thumbnail_width", "preset", "max_pixels",
+                         "max_duration_seconds"]
+        keys["image"] = ["max_width", "max_height", "quality", "thumbnail_size", "max_pixels"]
     if name == "blockd":
         keys["store"] = ["io_threads"]
         keys["upload"] = ["max_blob_bytes"]

@@ -14,6 +14,7 @@ STRATA_BUILD_PACKAGES=(
 # Only tools/test: the unit checks, the packages and the nspawn system suite.
 STRATA_TEST_PACKAGES=(
     systemd-container debootstrap debhelper dpkg-dev fakeroot lintian iproute2 openssl
+    gstreamer1.0-tools
 )
 
 strata_install_packages() {

@@ -1,0 +1,100 @@
+// Runs the queue's jobs on the daemon's loop: while fewer than workers.count run, it leases
+// the most urgent job and starts a worker process for it (worker_process.hh), forwards the
+// worker's progress to metad (at most every 2 s a job) and extends the job's lease with it,
+// then settles the outcome:
+//   done                     metad records the renditions (the file becomes ready and metad
+//                            emits file.ready), then the job is acked. metad answering 404
+//                            (the file was deleted meanwhile): the job is dead-lettered.
+//   failed, permanent        (bad input) metad marks the file failed with the reason, the job
+//                            is dead-lettered with it at once: no retry can help.
+//   any other failure        (transient error, crash, timeout, stall, metad unreachable) the
+//                            job is retried with backoff; after its last attempt it is
+//                            dead-lettered and metad marks the file failed.
+//   cancelled                (DELETE /v1/jobs/ID of a running job) the worker is killed, the
+//                            job removed, the file marked failed "cancelled by an operator".
+// The job's lease outlives a daemon crash: the job runs again once the lease expires.
+#pragma once
+
+#include "job_queue.hh"
+#include "settings.hh"
+#include "worker_process.hh"
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <uv.h>
+#include <vector>
+
+namespace strata::http_client {
+class AsyncClient;
+}
+
+namespace strata::transcoded {
+
+struct RunningJob {
+    JobId id;
+    std::uint64_t file_id = 0;
+    int pid = 0;
+    WorkerProgress progress;
+    std::chrono::steady_clock::time_point started;
+};
+
+// What the last jobs took (GET /v1/jobs): for the operator and the benchmark.
+struct FinishedJob {
+    JobId id;
+    std::uint64_t file_id = 0;
+    std::string outcome; // "done", "failed", "crashed", ...
+    std::string reason;
+    double wall_seconds = 0, cpu_seconds = 0;
+    std::uint64_t max_rss_bytes = 0;
+};
+
+class Scheduler {
+public:
+    // worker_command: argv of a worker (the daemon's own binary with --worker);
+    // work_root: where workers keep their files (STATE/work), emptied here at start.
+    Scheduler(uv_loop_t* loop, JobQueue& jobs, Settings settings,
+              std::vector<std::string> worker_command, std::filesystem::path work_root,
+              unsigned max_attempts);
+    ~Scheduler();
+    Scheduler(const Scheduler&) = delete;
+    Scheduler& operator=(const Scheduler&) = delete;
+
+    // A reload: new jobs use the new settings; running ones keep theirs.
+    void update(Settings settings);
+    // A job was submitted: look for work now. Thread-safe (blocking routes call it).
+    void wake();
+    // Kills the worker of a running job; false if it does not run here. Loop thread only.
+    bool cancel(const JobId& id);
+    std::vector<RunningJob> running() const;
+    std::vector<FinishedJob> finished() const; // newest first, at most 50
+    // Kills every worker and stops the timers (their jobs run again after their lease).
+    void stop();
+
+private:
+    struct Slot;
+    void fill();
+    void start(LeasedJob job);
+    void progressed(Slot& s, const WorkerProgress& p);
+    void settle(std::uint64_t slot, WorkerOutcome outcome);
+    void record(Slot& s, nlohmann::json body, std::function<void(int status, std::string)> then);
+    void finish(Slot& s, const char* outcome, const std::string& reason);
+
+    uv_loop_t* loop_;
+    JobQueue& jobs_;
+    Settings settings_;
+    std::vector<std::string> command_;
+    std::filesystem::path work_root_;
+    unsigned max_attempts_;
+    std::unique_ptr<http_client::AsyncClient> metad_;
+    std::map<std::uint64_t, std::unique_ptr<Slot>> slots_; // by slot number
+    std::uint64_t next_slot_ = 1;
+    std::vector<FinishedJob> finished_;
+    uv_timer_t* tick_ = nullptr;
+    uv_async_t* wake_ = nullptr;
+    bool stopped_ = false;
+};
+
+} // namespace strata::transcoded
