@@ -12,6 +12,7 @@ const std::vector<NeededElement>& needed_elements() {
         {"queue", "libgstreamer1.0-0", "pipeline threads"},
         {"tee", "libgstreamer1.0-0", "one decode for every rung"},
         {"capsfilter", "libgstreamer1.0-0", "rung sizes"},
+        {"fakesink", "libgstreamer1.0-0", "a video's extra tracks"},
         {"decodebin", "gstreamer1.0-plugins-base", "decoding any source"},
         {"videoconvert", "gstreamer1.0-plugins-base", "pixel formats"},
         {"videoscale", "gstreamer1.0-plugins-base", "resizing"},
@@ -19,6 +20,8 @@ const std::vector<NeededElement>& needed_elements() {
         {"audioresample", "gstreamer1.0-plugins-base", "audio rates"},
         {"appsink", "gstreamer1.0-plugins-base", "frames to the worker"},
         {"appsrc", "gstreamer1.0-plugins-base", "decoded images to their encoders"},
+        {"uridecodebin", "gstreamer1.0-plugins-base", "probing videos (GstDiscoverer)"},
+        {"giostreamsink", "gstreamer1.0-plugins-base", "HLS segments (inside hlssink2)"},
         {"videoflip", "gstreamer1.0-plugins-good", "EXIF orientation and rotation"},
         {"jpegdec", "gstreamer1.0-plugins-good", "JPEG images"},
         {"jpegenc", "gstreamer1.0-plugins-good", "JPEG renditions and posters"},
@@ -26,6 +29,8 @@ const std::vector<NeededElement>& needed_elements() {
         {"videocrop", "gstreamer1.0-plugins-good", "square image thumbnails"},
         {"qtdemux", "gstreamer1.0-plugins-good", "MP4 and MOV sources"},
         {"aacparse", "gstreamer1.0-plugins-good", "AAC audio"},
+        {"multifilesink", "gstreamer1.0-plugins-good", "video posters and thumbnails"},
+        {"splitmuxsink", "gstreamer1.0-plugins-good", "HLS segments (inside hlssink2)"},
         {"webpdec", "gstreamer1.0-plugins-bad", "WebP images"},
         {"webpenc", "gstreamer1.0-plugins-bad", "renditions of transparent images"},
         {"h264parse", "gstreamer1.0-plugins-bad", "H.264 streams"},
@@ -34,6 +39,7 @@ const std::vector<NeededElement>& needed_elements() {
         {"x264enc", "gstreamer1.0-plugins-ugly", "H.264 encoding of the ladder"},
         {"avdec_h264", "gstreamer1.0-libav", "H.264 decoding"},
         {"avdec_gif", "gstreamer1.0-libav", "GIF images"},
+        {"avdec_aac", "gstreamer1.0-libav", "AAC audio decoding"},
         {"avenc_aac", "gstreamer1.0-libav", "AAC encoding"},
     };
     return all;
