@@ -114,7 +114,8 @@ std::string BlockdFiles::store(const std::filesystem::path& file,
     curl_easy_setopt(c.get(), CURLOPT_READDATA, f.get()); // default read callback: fread
     curl_easy_setopt(c.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(size));
     curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &sink);
-    struct curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/octet-stream");
+    struct curl_slist* headers =
+        curl_slist_append(nullptr, "Content-Type: application/octet-stream");
     headers = curl_slist_append(headers, "Expect:");
     std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> keep(headers, curl_slist_free_all);
     curl_easy_setopt(c.get(), CURLOPT_HTTPHEADER, headers);
@@ -124,8 +125,8 @@ std::string BlockdFiles::store(const std::filesystem::path& file,
         throw MediaError(std::string("storing an output in blockd: ") + curl_easy_strerror(rc),
                          false);
     if (status != 201 && status != 200)
-        throw MediaError("blockd refused an output (HTTP " + std::to_string(status) + "): " +
-                             answer.substr(0, 300),
+        throw MediaError("blockd refused an output (HTTP " + std::to_string(status) +
+                             "): " + answer.substr(0, 300),
                          false);
     auto j = nlohmann::json::parse(answer, nullptr, false);
     if (!j.is_object() || !j.contains("id") || !j["id"].is_string() ||

@@ -36,8 +36,8 @@ nlohmann::json running_json(const RunningJob& r) {
             {"pid", r.pid},
             {"percent", r.progress.percent},
             {"stage", r.progress.stage},
-            {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - r.started)
-                            .count()}};
+            {"seconds",
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - r.started).count()}};
 }
 
 } // namespace
@@ -117,10 +117,9 @@ void add_job_routes(http::Router& router, JobQueue& jobs, Scheduler* scheduler) 
                                   {"cpu_seconds", f.cpu_seconds},
                                   {"max_rss_bytes", f.max_rss_bytes}});
         }
-        return http::Response::json(200, {{"queues", classes},
-                                          {"running", running},
-                                          {"failed", failed},
-                                          {"recent", recent}});
+        return http::Response::json(
+            200,
+            {{"queues", classes}, {"running", running}, {"failed", failed}, {"recent", recent}});
     });
     router.get("/v1/jobs/{id}", [&jobs, scheduler](http::Request& req) {
         JobId id = id_param(req);

@@ -78,8 +78,7 @@ void start(daemon::Runtime& rt) {
     if (ec) throw std::runtime_error("cannot find the daemon's own binary: " + ec.message());
     g_scheduler = std::make_unique<transcoded::Scheduler>(
         rt.loop(), *g_jobs, std::move(settings),
-        std::vector<std::string>{self.string(), "--worker"}, state / "work",
-        options.max_attempts);
+        std::vector<std::string>{self.string(), "--worker"}, state / "work", options.max_attempts);
     transcoded::add_job_routes(rt.control_router(), *g_jobs, g_scheduler.get());
     add_gauges(rt.metrics());
 }
@@ -108,7 +107,8 @@ int main(int argc, char** argv) {
             [](strata::daemon::Runtime&, const strata::config::Config& c) {
                 g_scheduler->update(strata::transcoded::settings_of(c));
             },
-        .stop =
+        // Workers are killed when the stop begins: their jobs run again later (scheduler.hh).
+        .stopping =
             [](strata::daemon::Runtime&) {
                 if (g_scheduler) g_scheduler->stop();
             },

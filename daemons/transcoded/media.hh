@@ -25,8 +25,9 @@ struct MediaError : std::runtime_error {
 enum class MediaFormat { unknown, empty, jpeg, png, webp, gif, mp4, matroska, mpegts, avi, ogg };
 const char* format_name(MediaFormat f); // "jpeg", "mp4", ...; "unknown", "empty"
 bool is_image_format(MediaFormat f);    // jpeg, png, webp, gif
-// Reads at most the first 64 bytes; throws MediaError(permanent=false) when the file cannot
-// be read, MediaFormat::empty for a zero-length file.
+// Reads at most the first 189 bytes (MPEG-TS: a sync byte at 0 and 188); throws
+// MediaError(permanent=false) when the file cannot be read; MediaFormat::empty for a
+// zero-length file.
 MediaFormat sniff_format(const std::filesystem::path& file);
 
 // What the source is, as the renditions' metadata. Dimensions are as displayed: after the
@@ -44,12 +45,12 @@ struct MediaInfo {
 
 // One file a pipeline wrote, relative to its output directory.
 struct OutputFile {
-    std::string rendition;    // which rendition it belongs to: "display", "thumbnail",
-                              // "poster", "thumbnails", "hls", "720p", ...
-    std::string role;         // "image", "master", "playlist", "segment", "init"
-    std::filesystem::path path;  // relative to the output directory, e.g. "720p/index.m3u8"
-    std::string media_type;   // "image/jpeg", "image/webp", "application/vnd.apple.mpegurl",
-                              // "video/mp2t"
+    std::string rendition;      // which rendition it belongs to: "display", "thumbnail",
+                                // "poster", "thumbnails", "hls", "720p", ...
+    std::string role;           // "image", "master", "playlist", "segment", "init"
+    std::filesystem::path path; // relative to the output directory, e.g. "720p/index.m3u8"
+    std::string media_type;     // "image/jpeg", "image/webp", "application/vnd.apple.mpegurl",
+                                // "video/mp2t"
     unsigned width = 0, height = 0;
     double start_seconds = 0; // thumbnails and segments: where in the video
     double duration_seconds = 0;

@@ -30,8 +30,8 @@ std::uint64_t size_of(const std::filesystem::path& p) {
 
 nlohmann::json image_rendition(const OutputFile& f, const std::string& id,
                                const std::filesystem::path& out_dir) {
-    return {{"name", f.rendition}, {"type", f.media_type},         {"manifest", id},
-            {"width", f.width},    {"height", f.height}, {"bytes", size_of(out_dir / f.path)}};
+    return {{"name", f.rendition}, {"type", f.media_type}, {"manifest", id},
+            {"width", f.width},    {"height", f.height},   {"bytes", size_of(out_dir / f.path)}};
 }
 
 } // namespace
@@ -84,16 +84,16 @@ nlohmann::json publish(const MediaInfo& source, const std::string& source_id,
         if (f.role == "segment" || f.role == "init") {
             address[f.path.lexically_normal()] = store(out_dir / f.path, f.media_type);
             if (f.role == "segment")
-                rungs[f.rendition].push_back(
-                    {{"manifest", address[f.path.lexically_normal()]},
-                     {"duration", f.duration_seconds}});
+                rungs[f.rendition].push_back({{"manifest", address[f.path.lexically_normal()]},
+                                              {"duration", f.duration_seconds}});
         }
     auto store_playlist = [&](const OutputFile& f) {
         auto dir = f.path.parent_path();
-        std::string text = rewrite_playlist(read_text(out_dir / f.path), [&](const std::string& uri) {
-            auto it = address.find((dir / uri).lexically_normal());
-            return it == address.end() ? std::string() : it->second;
-        });
+        std::string text =
+            rewrite_playlist(read_text(out_dir / f.path), [&](const std::string& uri) {
+                auto it = address.find((dir / uri).lexically_normal());
+                return it == address.end() ? std::string() : it->second;
+            });
         write_text(out_dir / f.path, text);
         return address[f.path.lexically_normal()] = store(out_dir / f.path, f.media_type);
     };
@@ -110,11 +110,13 @@ nlohmann::json publish(const MediaInfo& source, const std::string& source_id,
                                   {"segments", rungs[f.rendition]}});
         }
     for (const auto& f : files)
-        if (f.role == "master")
-            renditions.insert(renditions.begin() + 1, {{"name", f.rendition},
-                                                       {"type", f.media_type},
-                                                       {"manifest", store_playlist(f)},
-                                                       {"rungs", rung_names}});
+        if (f.role == "master") {
+            nlohmann::json master = {{"name", f.rendition},
+                                     {"type", f.media_type},
+                                     {"manifest", store_playlist(f)},
+                                     {"rungs", rung_names}};
+            renditions.insert(renditions.begin() + 1, std::move(master));
+        }
     // Images: one rendition each, except the scrubbing strip, which is one list of frames.
     nlohmann::json frames = nlohmann::json::array();
     unsigned strip_w = 0, strip_h = 0;

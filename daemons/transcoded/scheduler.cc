@@ -26,7 +26,9 @@ struct Scheduler::Slot {
     std::shared_ptr<WorkerProcess> worker;
     WorkerProgress progress;
     Clock::time_point started = Clock::now(), last_sent{}, last_extend = Clock::now();
-    bool sending = false;   // a progress report is on its way to metad
+    bool progress_dirty = false; // progress not reported to metad yet
+    bool in_flight = false;      // a metad call of this job is on its way
+    std::vector<std::pair<nlohmann::json, std::function<void(int, std::string)>>> waiting;
     bool cancelled = false; // by an operator
     WorkerOutcome outcome;
 };
@@ -34,9 +36,8 @@ struct Scheduler::Slot {
 Scheduler::Scheduler(uv_loop_t* loop, JobQueue& jobs, Settings settings,
                      std::vector<std::string> worker_command, std::filesystem::path work_root,
                      unsigned max_attempts)
-    : loop_(loop), jobs_(jobs), settings_(std::move(settings)),
-      command_(std::move(worker_command)), work_root_(std::move(work_root)),
-      max_attempts_(max_attempts),
+    : loop_(loop), jobs_(jobs), settings_(std::move(settings)), command_(std::move(worker_command)),
+      work_root_(std::move(work_root)), max_attempts_(max_attempts),
       metad_(std::make_unique<http_client::AsyncClient>(loop, settings_.metad)) {
     // Leftovers of workers killed with an earlier daemon: nobody will finish them.
     std::error_code ec;
@@ -47,7 +48,14 @@ Scheduler::Scheduler(uv_loop_t* loop, JobQueue& jobs, Settings settings,
     tick_->data = this;
     // Once a second: jobs whose backoff ended, and a retry of anything that failed to start.
     uv_timer_start(
-        tick_, [](uv_timer_t* t) { static_cast<Scheduler*>(t->data)->fill(); }, 0, 1000);
+        tick_,
+        [](uv_timer_t* t) {
+            auto* self = static_cast<Scheduler*>(t->data);
+            self->fill();
+            for (auto& [n, s] : self->slots_)
+                self->report_progress(*s);
+        },
+        0, 1000);
     wake_ = new uv_async_t;
     uv_async_init(loop_, wake_, [](uv_async_t* a) { static_cast<Scheduler*>(a->data)->fill(); });
     wake_->data = this;
@@ -69,14 +77,15 @@ void Scheduler::stop() {
     }
     slots_.clear();
     metad_.reset(); // its callbacks run now, and find no slot
-    for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(tick_),
-                           reinterpret_cast<uv_handle_t*>(wake_)})
-        if (h) uv_close(h, [](uv_handle_t* h) {
-            if (h->type == UV_TIMER)
-                delete reinterpret_cast<uv_timer_t*>(h);
-            else
-                delete reinterpret_cast<uv_async_t*>(h);
-        });
+    for (uv_handle_t* h :
+         {reinterpret_cast<uv_handle_t*>(tick_), reinterpret_cast<uv_handle_t*>(wake_)})
+        if (h)
+            uv_close(h, [](uv_handle_t* h) {
+                if (h->type == UV_TIMER)
+                    delete reinterpret_cast<uv_timer_t*>(h);
+                else
+                    delete reinterpret_cast<uv_async_t*>(h);
+            });
     tick_ = nullptr;
     wake_ = nullptr;
 }
@@ -116,10 +125,10 @@ void Scheduler::start(LeasedJob job) {
     nlohmann::json input = {{"job", to_json(s.job.job)},
                             {"settings", to_json(settings_.pipeline)},
                             {"work_dir", (work_root_ / s.job.id.str()).string()}};
-    WorkerLimits limits{command_, settings_.nice, settings_.memory_bytes,
-                        std::chrono::duration_cast<std::chrono::milliseconds>(settings_.job_timeout),
-                        std::chrono::duration_cast<std::chrono::milliseconds>(
-                            settings_.stall_timeout)};
+    WorkerLimits limits{
+        command_, settings_.nice, settings_.memory_bytes,
+        std::chrono::duration_cast<std::chrono::milliseconds>(settings_.job_timeout),
+        std::chrono::duration_cast<std::chrono::milliseconds>(settings_.stall_timeout)};
     log::info("job {}: file {} version {}, attempt {}", s.job.id.str(), s.job.job.file_id,
               s.job.job.version, s.job.lease.attempt);
     std::uint64_t n = s.number;
@@ -133,37 +142,59 @@ void Scheduler::start(LeasedJob job) {
 
 void Scheduler::progressed(Slot& s, const WorkerProgress& p) {
     s.progress = p;
+    s.progress_dirty = true;
     auto now = Clock::now();
     if (now - s.last_extend >= kExtendEvery) {
         s.last_extend = now;
-        if (!jobs_.extend(s.job))
-            log::warning("job {}: its lease was lost", s.job.id.str());
+        if (!jobs_.extend(s.job)) log::warning("job {}: its lease was lost", s.job.id.str());
     }
-    if (s.sending || now - s.last_sent < kProgressEvery) return;
-    s.sending = true;
-    s.last_sent = now;
-    std::uint64_t n = s.number;
+    report_progress(s);
+}
+
+// At most one report every kProgressEvery a job, and only one metad call of a job at a
+// time: the last report is sent when its turn comes (the tick retries it).
+void Scheduler::report_progress(Slot& s) {
+    if (!s.progress_dirty || s.in_flight || !s.worker ||
+        Clock::now() - s.last_sent < kProgressEvery)
+        return;
+    s.progress_dirty = false;
+    s.last_sent = Clock::now();
     record(s,
            {{"state", "processing"},
-            {"processing", {{"percent", p.percent}, {"stage", p.stage}}}},
-           [this, n](int, std::string) {
-               if (auto it = slots_.find(n); it != slots_.end()) it->second->sending = false;
-           });
+            {"processing", {{"percent", s.progress.percent}, {"stage", s.progress.stage}}}},
+           [](int, std::string) {});
 }
 
 // PUT /v1/nodes/{file}/processing; `then` gets the status (0: transport error) and why.
+// The calls of one job go one after the other, in order: a late progress report must not
+// overwrite the result.
 void Scheduler::record(Slot& s, nlohmann::json body,
                        std::function<void(int status, std::string)> then) {
+    if (s.in_flight) {
+        s.waiting.emplace_back(std::move(body), std::move(then));
+        return;
+    }
+    s.in_flight = true;
     http_client::Request r;
     r.method = "PUT";
     r.path = "/v1/nodes/" + std::to_string(s.job.job.file_id) + "/processing";
     r.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
     r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    metad_->request(std::move(r), [then = std::move(then)](http_client::Result res) {
-        if (res.error) return then(0, "metad: " + res.error->what());
-        std::string why = "metad answered " + std::to_string(res.response.status);
-        if (res.response.status != 200) why += ": " + res.response.body.substr(0, 300);
-        then(res.response.status, why);
+    std::uint64_t n = s.number;
+    metad_->request(std::move(r), [this, n, then = std::move(then)](http_client::Result res) {
+        auto it = slots_.find(n);
+        if (it != slots_.end()) it->second->in_flight = false;
+        if (res.error)
+            then(0, std::string("metad: ") + res.error->what());
+        else
+            then(res.response.status,
+                 "metad answered " + std::to_string(res.response.status) +
+                     (res.response.status == 200 ? "" : ": " + res.response.body.substr(0, 300)));
+        it = slots_.find(n); // `then` may have ended the slot
+        if (it == slots_.end() || it->second->in_flight || it->second->waiting.empty()) return;
+        auto [body, next] = std::move(it->second->waiting.front());
+        it->second->waiting.erase(it->second->waiting.begin());
+        record(*it->second, std::move(body), std::move(next));
     });
 }
 
@@ -219,8 +250,7 @@ void Scheduler::settle(std::uint64_t n, WorkerOutcome o) {
     // The file's state follows: failed, with the reason, for clients and stratactl.
     record(s, {{"state", "failed"}, {"processing", {{"error", reason}}}},
            [finished, kind = outcome_name(out.kind), reason](int status, std::string why) {
-               if (status != 200 && status != 404)
-                   log::warning("marking the file failed: {}", why);
+               if (status != 200 && status != 404) log::warning("marking the file failed: {}", why);
                finished(kind, reason);
            });
 }
@@ -252,8 +282,8 @@ bool Scheduler::cancel(const JobId& id) {
 std::vector<RunningJob> Scheduler::running() const {
     std::vector<RunningJob> out;
     for (const auto& [n, s] : slots_)
-        out.push_back({s->job.id, s->job.job.file_id, s->worker ? s->worker->pid() : 0,
-                       s->progress, s->started});
+        out.push_back({s->job.id, s->job.job.file_id, s->worker ? s->worker->pid() : 0, s->progress,
+                       s->started});
     return out;
 }
 

@@ -78,6 +78,7 @@ private:
     void fill();
     void start(LeasedJob job);
     void progressed(Slot& s, const WorkerProgress& p);
+    void report_progress(Slot& s);
     void settle(std::uint64_t slot, WorkerOutcome outcome);
     void record(Slot& s, nlohmann::json body, std::function<void(int status, std::string)> then);
     void finish(Slot& s, const char* outcome, const std::string& reason);

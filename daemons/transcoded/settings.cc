@@ -8,7 +8,7 @@ namespace strata::transcoded {
 
 namespace {
 
-const char* const kPresets[] = {"ultrafast", "superfast", "veryfast", "faster", "fast",
+const char* const kPresets[] = {"ultrafast", "superfast", "veryfast", "faster",  "fast",
                                 "medium",    "slow",      "slower",   "veryslow"};
 
 std::string check_preset(const config::Value& v) {
@@ -44,8 +44,8 @@ std::string check_rung(const std::string& spec) {
     std::string name, height, kbps, extra;
     if (!(in >> name >> height >> kbps) || (in >> extra))
         return "a rung is \"NAME HEIGHT KBPS\", e.g. \"720p 720 2800\"";
-    if (name.size() > 16 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") !=
-                                std::string::npos)
+    if (name.size() > 16 ||
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
         return "a rung's name is 1..16 of [a-z0-9-] (it names a folder of the output)";
     unsigned h = 0, k = 0;
     if (!parse_unsigned(height, h) || h < 90 || h > 4320 || h % 2)
@@ -84,9 +84,8 @@ void extend_schema(config::Schema& s) {
               "wait before the second attempt; doubled for each later one, up to an hour");
     s.integer("jobs.max_source_bytes", 64ll << 30, 1, 1ll << 40, true,
               "largest source a job reads; larger ones fail");
-    s.string_list("video.ladder", {"1080p 1080 5000", "720p 720 2800", "480p 480 1400",
-                                   "360p 360 800"},
-                  true,
+    s.string_list("video.ladder",
+                  {"1080p 1080 5000", "720p 720 2800", "480p 480 1400", "360p 360 800"}, true,
                   "the ABR ladder, \"NAME HEIGHT KBPS\" per rung; rungs above the source's "
                   "height are dropped",
                   check_ladder);

@@ -31,7 +31,7 @@ struct Settings {
     std::uint64_t memory_bytes = 4ull << 30;
     std::chrono::seconds job_timeout{4 * 3600};
     std::chrono::seconds stall_timeout{120};
-    unsigned max_attempts = 5;             // restart: the queue's options
+    unsigned max_attempts = 5;              // restart: the queue's options
     std::chrono::seconds retry_backoff{30}; // doubles each attempt, up to an hour
     PipelineSettings pipeline;
 };

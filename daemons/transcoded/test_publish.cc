@@ -82,9 +82,9 @@ Test(publish, a_video_ladder_is_stored_bottom_up) {
     cr_expect_str_eq(order[0].c_str(), "360p/seg00000.ts");
     cr_expect_str_eq(order[2].c_str(), "360p/index.m3u8");
     cr_expect_str_eq(order[3].c_str(), "master.m3u8");
-    cr_expect_str_eq(stored[hex_of(3)].c_str(), ("#EXTM3U\n#EXTINF:6,\n" + hex_of(1) +
-                                                 "\n#EXTINF:2,\n" + hex_of(2) + "\n#EXT-X-ENDLIST\n")
-                                                    .c_str());
+    std::string want = "#EXTM3U\n#EXTINF:6,\n" + hex_of(1) + "\n#EXTINF:2,\n" + hex_of(2) +
+                       "\n#EXT-X-ENDLIST\n";
+    cr_expect_str_eq(stored[hex_of(3)].c_str(), want.c_str());
     cr_expect(stored[hex_of(4)].find(hex_of(3)) != std::string::npos, "the master names it");
     cr_assert_eq(r.size(), 5u, "%s", r.dump().c_str());
     cr_expect_eq(r[0]["name"], "source");
@@ -109,8 +109,8 @@ Test(events, a_processing_file_created_is_a_job) {
                         {"type", "file.created"},
                         {"node", "42"},
                         {"data",
-                         {{"version", 3},
-                          {"size", 1000},
+                         {{"version", 3u},
+                          {"size", 1000u},
                           {"type", "video/mp4"},
                           {"manifest", std::string(64, 'a')},
                           {"state", "processing"}}}};

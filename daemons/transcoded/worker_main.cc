@@ -79,13 +79,13 @@ int run_worker(std::istream& in, std::ostream& out) {
         auto done = process(work / "source", work / "out", settings, progress, 2, 90);
         progress(90, "storing");
         std::size_t stored = 0, total = std::max<std::size_t>(done.files.size(), 1);
-        auto renditions = publish(done.source, job.source, done.files, work / "out",
-                                  [&](const std::filesystem::path& f, const std::string& type) {
-                                      auto id = blockd.store(f, type);
-                                      progress(90 + 10.0 * double(++stored) / double(total),
-                                               "storing");
-                                      return id;
-                                  });
+        auto renditions =
+            publish(done.source, job.source, done.files, work / "out",
+                    [&](const std::filesystem::path& f, const std::string& type) {
+                        auto id = blockd.store(f, type);
+                        progress(90 + 10.0 * double(++stored) / double(total), "storing");
+                        return id;
+                    });
         std::filesystem::remove_all(work);
         say(out, {{"result", {{"renditions", renditions}, {"source", to_json(done.source)}}}});
         return 0;
@@ -108,8 +108,8 @@ int run_process(const std::filesystem::path& input, const std::filesystem::path&
         std::filesystem::create_directories(out_dir);
         if (!std::filesystem::is_empty(out_dir))
             throw MediaError(out_dir.string() + " is not empty", false);
-        auto done = process(input, out_dir, PipelineSettings{}, [](double, const std::string&) {},
-                            0, 100);
+        auto done = process(
+            input, out_dir, PipelineSettings{}, [](double, const std::string&) {}, 0, 100);
         nlohmann::json files = nlohmann::json::array();
         for (const auto& f : done.files)
             files.push_back({{"rendition", f.rendition},

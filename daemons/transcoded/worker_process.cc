@@ -291,8 +291,8 @@ private:
         auto seconds = [](const timeval& t) { return double(t.tv_sec) + t.tv_usec / 1e6; };
         outcome_.cpu_seconds = seconds(usage.ru_utime) + seconds(usage.ru_stime);
         outcome_.max_rss_bytes = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
-        ::kill(-pid_, SIGKILL);                                // what it started dies with it
-        read_stdout();                                         // what it wrote before leaving
+        ::kill(-pid_, SIGKILL); // what it started dies with it
+        read_stdout();          // what it wrote before leaving
         if (!line_.empty()) report(line_);
         read_stderr();
         if (!killed_) {

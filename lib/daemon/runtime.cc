@@ -318,6 +318,7 @@ void Runtime::request_stop() {
     log::notice("stopping");
     for (auto& server : servers_)
         server->stop();
+    if (spec_.stopping) spec_.stopping(*this);
     uv_signal_stop(&sighup_);
     close_handle(reinterpret_cast<uv_handle_t*>(&sighup_));
     close_handle(reinterpret_cast<uv_handle_t*>(&sigterm_));

@@ -37,6 +37,9 @@ struct Spec {
     // Called with a validated new config on reload, before it becomes current. Throwing
     // std::exception rejects the reload (the message is logged and returned to the caller).
     std::function<void(Runtime&, const config::Config&)> reload;
+    // Called on the loop when a stop begins (SIGTERM, SIGINT), after the servers stopped
+    // accepting: end what would keep the loop running (timers, child processes).
+    std::function<void(Runtime&)> stopping;
     // Called once the loop has stopped, before the servers go and libuv closes what is left:
     // release what lives on the loop (e.g. an http_client::AsyncClient).
     std::function<void(Runtime&)> stop;

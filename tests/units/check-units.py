@@ -541,6 +541,8 @@ def cmd_check_config(args):
         full = os.path.join(tmp, f"{name}.conf")
         with open(conf) as src, open(full, "w") as dst:
             for line in src:
+                # "# key = value", and the continuation lines of a long array.
+                line = re.sub(r"^#(\s+\")", r"\1", line)
                 dst.write(re.sub(r"^#\s*([a-z_]+\s*=)", r"\1", line))
         r = run([exe, "--check-config", "--config", full])
         f.check(r.returncode == 0, f"{name}: every key uncommented is rejected: "
