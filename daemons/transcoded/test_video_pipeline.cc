@@ -410,3 +410,17 @@ Test(video, a_file_cut_in_its_media_gives_what_could_be_decoded) {
     cr_assert(took < 20, "%f s", took);
     cr_log_info("cut faststart file: %s", outcome.c_str());
 }
+
+Test(video, a_codec_without_a_decoder_is_unsupported) {
+    fs::path src = make_source("nodecoder.mp4", {320, 180, 3});
+    // This test's process only: no H.264 decoder may be picked.
+    for (const char* name : {"avdec_h264", "openh264dec"})
+        if (GstElementFactory* f = gst_element_factory_find(name)) {
+            gst_plugin_feature_set_rank(GST_PLUGIN_FEATURE(f), GST_RANK_NONE);
+            gst_object_unref(f);
+        }
+    Refusal r = refusal(src);
+    cr_assert(r.thrown && r.permanent, "%s", r.what.c_str());
+    cr_assert(has(r.what, "unsupported codec video/x-h264"), "%s", r.what.c_str());
+    cr_assert(r.seconds < 10);
+}

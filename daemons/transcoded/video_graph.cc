@@ -106,6 +106,7 @@ GstPadProbeReturn on_frame(GstPad*, GstPadProbeInfo* info, gpointer data) {
     }
     if (p.first) {
         p.first = false;
+        if (p.next <= 0) p.next = -1; // the first frame is the poster
         return GST_PAD_PROBE_OK;
     }
     if (p.next < 0 || t + slack < p.next) return GST_PAD_PROBE_DROP;
