@@ -159,6 +159,16 @@ void on_pad_added(GstElement* decodebin, GstPad* pad, gpointer data) {
                           ("cannot use the decoded stream %s", name.c_str()), (nullptr));
 }
 
+// Every track decodebin will expose is out: a track the probe saw but nothing could decode
+// would leave the HLS muxers waiting for it, so it is an error now.
+void on_no_more_pads(GstElement* decodebin, gpointer data) {
+    auto& s = *static_cast<Shared*>(data);
+    if (!s.video_linked || (s.audio_in && !s.audio_linked))
+        GST_ELEMENT_ERROR(decodebin, STREAM, DECODE,
+                          ("the %s track could not be decoded", s.video_linked ? "audio" : "video"),
+                          (nullptr));
+}
+
 // Links from's source pad to a new request pad of `to` ("video", "audio").
 void link_request(GstElement* from, GstElement* to, const char* templ) {
     GPtr<GstPad> src(gst_element_get_static_pad(from, "src"));
@@ -317,6 +327,7 @@ VideoGraphResult run_video_graph(const VideoGraphPlan& plan, const ProgressFn& p
     add_jpeg_branch(bin, vtee, plan.thumbnail, plan.out_dir / "thumbs" / "%05d.jpg", &thumbs);
     add_jpeg_branch(bin, vtee, plan.poster, plan.out_dir / "poster.jpg", &poster);
     g_signal_connect(decode, "pad-added", G_CALLBACK(on_pad_added), &shared);
+    g_signal_connect(decode, "no-more-pads", G_CALLBACK(on_no_more_pads), &shared);
 
     GPtr<GstBus> bus(gst_element_get_bus(guard.p));
     std::string missing_codec;
