@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <gst/pbutils/pbutils.h>
+#include <gst/video/video.h>
 #include <memory>
 #include <mutex>
 
@@ -27,6 +28,8 @@ struct Shared {
     std::atomic<bool> video_linked{false}, audio_linked{false};
     std::atomic<gint64> first_pts{-1}; // the first decoded frame's, the origin of times
     std::atomic<gint64> position{0};   // the latest decoded frame, ns past the origin
+    // The capsfilters after each videoscale, and the size each keeps.
+    std::vector<std::pair<GstElement*, Size>> scaled;
     std::mutex mutex;
     std::vector<double> thumbnail_times;
     std::vector<std::string> codecs;
@@ -46,6 +49,35 @@ GstPadProbeReturn on_decoded(GstPad*, GstPadProbeInfo* info, gpointer data) {
         gint64 pts = gint64(GST_BUFFER_PTS(b)), none = -1;
         s.first_pts.compare_exchange_strong(none, pts);
         s.position = std::max(s.position.load(), pts - s.first_pts.load());
+    }
+    return GST_PAD_PROBE_OK;
+}
+
+// On the video tee's sink pad: the decoded caps' colorimetry and chroma siting are copied
+// into every scaled branch's caps. Left open, videoscale would pick the default of the new
+// size (BT.601 below 720 lines) and convert the colours of every frame, through an RGB
+// intermediate: slow, and a colour shift.
+GstPadProbeReturn on_caps(GstPad*, GstPadProbeInfo* info, gpointer data) {
+    GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+    if (GST_EVENT_TYPE(event) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
+    GstCaps* caps = nullptr;
+    gst_event_parse_caps(event, &caps);
+    if (!caps || gst_caps_get_size(caps) == 0) return GST_PAD_PROBE_OK;
+    // From the video info, not the caps' fields: a stream that does not say has the
+    // defaults of its size, which the output must keep too.
+    GstVideoInfo in;
+    if (!gst_video_info_from_caps(&in, caps)) return GST_PAD_PROBE_OK;
+    GCharPtr colorimetry(gst_video_colorimetry_to_string(&in.colorimetry));
+    GCharPtr site(gst_video_chroma_site_to_string(in.chroma_site));
+    for (auto [filter, size] : static_cast<Shared*>(data)->scaled) {
+        CapsPtr out(gst_caps_new_simple("video/x-raw", "width", G_TYPE_INT, int(size.width),
+                                        "height", G_TYPE_INT, int(size.height),
+                                        "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, nullptr));
+        if (colorimetry)
+            gst_caps_set_simple(out.get(), "colorimetry", G_TYPE_STRING, colorimetry.get(),
+                                nullptr);
+        if (site) gst_caps_set_simple(out.get(), "chroma-site", G_TYPE_STRING, site.get(), nullptr);
+        g_object_set(filter, "caps", out.get(), nullptr);
     }
     return GST_PAD_PROBE_OK;
 }
@@ -74,6 +106,7 @@ GstPadProbeReturn on_frame(GstPad*, GstPadProbeInfo* info, gpointer data) {
     }
     if (p.first) {
         p.first = false;
+        if (p.next <= 0) p.next = -1; // the first frame is the poster
         return GST_PAD_PROBE_OK;
     }
     if (p.next < 0 || t + slack < p.next) return GST_PAD_PROBE_DROP;
@@ -126,6 +159,16 @@ void on_pad_added(GstElement* decodebin, GstPad* pad, gpointer data) {
                           ("cannot use the decoded stream %s", name.c_str()), (nullptr));
 }
 
+// Every track decodebin will expose is out: a track the probe saw but nothing could decode
+// would leave the HLS muxers waiting for it, so it is an error now.
+void on_no_more_pads(GstElement* decodebin, gpointer data) {
+    auto& s = *static_cast<Shared*>(data);
+    if (!s.video_linked || (s.audio_in && !s.audio_linked))
+        GST_ELEMENT_ERROR(decodebin, STREAM, DECODE,
+                          ("the %s track could not be decoded", s.video_linked ? "audio" : "video"),
+                          (nullptr));
+}
+
 // Links from's source pad to a new request pad of `to` ("video", "audio").
 void link_request(GstElement* from, GstElement* to, const char* templ) {
     GPtr<GstPad> src(gst_element_get_static_pad(from, "src"));
@@ -165,6 +208,7 @@ GstElement* add_jpeg_branch(GstBin* bin, GstElement* tee, Size size,
     GstElement* q = add_queue(bin, 4);
     GstElement* scale = add_element(bin, "videoscale");
     GstElement* caps = add_caps_filter(bin, size_caps(size));
+    picker->shared->scaled.emplace_back(caps, size);
     GstElement* jpeg = add_element(bin, "jpegenc");
     GstElement* sink = add_element(bin, "multifilesink");
     // async off: the branch may see no frame for a while, and must not hold up the start.
@@ -235,6 +279,9 @@ VideoGraphResult run_video_graph(const VideoGraphPlan& plan, const ProgressFn& p
         link_chain({i420, vtee});
     }
     add_probe(vtee, "sink", on_decoded, &shared);
+    GPtr<GstPad> tee_sink(gst_element_get_static_pad(vtee, "sink"));
+    gst_pad_add_probe(tee_sink.get(), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_caps, &shared,
+                      nullptr);
     shared.video_in = convert;
 
     GstElement* atee = nullptr;
@@ -256,6 +303,7 @@ VideoGraphResult run_video_graph(const VideoGraphPlan& plan, const ProgressFn& p
         GstElement* q = add_queue(bin, 8);
         GstElement* scale = add_element(bin, "videoscale");
         GstElement* caps = add_caps_filter(bin, size_caps({r.width, r.height}));
+        shared.scaled.emplace_back(caps, Size{r.width, r.height});
         GstElement* enc = add_x264(bin, plan, r.video_kbps);
         GstElement* parse = add_element(bin, "h264parse");
         GstElement* hls = add_element(bin, "hlssink2");
@@ -279,6 +327,7 @@ VideoGraphResult run_video_graph(const VideoGraphPlan& plan, const ProgressFn& p
     add_jpeg_branch(bin, vtee, plan.thumbnail, plan.out_dir / "thumbs" / "%05d.jpg", &thumbs);
     add_jpeg_branch(bin, vtee, plan.poster, plan.out_dir / "poster.jpg", &poster);
     g_signal_connect(decode, "pad-added", G_CALLBACK(on_pad_added), &shared);
+    g_signal_connect(decode, "no-more-pads", G_CALLBACK(on_no_more_pads), &shared);
 
     GPtr<GstBus> bus(gst_element_get_bus(guard.p));
     std::string missing_codec;

@@ -34,11 +34,14 @@ struct VideoResult {
 // Writes into out_dir (exists, empty): master.m3u8, RUNG/index.m3u8 + RUNG/segNNNNN.ts per
 // rung, poster.jpg, thumbs/NNNNN.jpg. Throws MediaError (permanent for bad input).
 //
-// The rungs are plan_ladder()'s (never upscaled). A source that is truncated or corrupt in
-// the middle succeeds with what could be decoded when the demuxer reaches its end (the
-// playlists then cover the decodable part); it fails when the demuxer or decoder reports an
-// error, and when nothing at all was decoded. A pipeline making no progress for a minute
-// fails (transient).
+// The rungs are plan_ladder()'s (never upscaled; a source smaller than every rung gets one
+// rung of its own size). Too many pixels per frame or too long a duration are refused from
+// the probe, before decoding. A damaged source: an MP4 cut before its index (moov) fails at
+// once (permanent); one cut in its media (index first) succeeds with what could be decoded,
+// the playlists covering that part; an error the demuxer or a decoder reports fails
+// (permanent), as does a source where no frame could be decoded. A pipeline making no
+// progress for a minute fails (transient). progress is called every quarter second while
+// the pipeline runs (not during the probe, which is short and has its own timeout).
 VideoResult process_video(const std::filesystem::path& input, const std::filesystem::path& out_dir,
                           const VideoOptions& options, const ProgressFn& progress);
 

@@ -1,6 +1,7 @@
 #include "video_probe.hh"
 
 #include "gst_ptr.hh"
+#include "mp4_boxes.hh"
 
 #include <cstring>
 #include <gst/pbutils/pbutils.h>
@@ -105,6 +106,7 @@ VideoProbe probe_video(const std::filesystem::path& input, double timeout_second
     auto bytes = std::filesystem::file_size(input, ec);
     if (ec) throw MediaError("cannot read " + input.string() + ": " + ec.message(), false);
     if (bytes == 0) throw MediaError("empty file");
+    if (mp4_cut_before_index(input)) throw MediaError("truncated MP4: its index (moov) is missing");
 
     GError* raw = nullptr;
     GPtr<GstDiscoverer> disc(gst_discoverer_new(GstClockTime(timeout_seconds * GST_SECOND), &raw));
