@@ -75,9 +75,10 @@ int cmd_transcode(const Context& ctx, const std::vector<std::string>& args) {
         auto j = call(ctx, "GET", "/v1/jobs");
         if (!j) return 1;
         if (ctx.json) {
-            fmt::print("{}\n", nlohmann::json{{"running", j->value("running", nlohmann::json::array())},
-                                              {"failed", (*j)["failed"]}}
-                                   .dump(2));
+            fmt::print("{}\n",
+                       nlohmann::json{{"running", j->value("running", nlohmann::json::array())},
+                                      {"failed", (*j)["failed"]}}
+                           .dump(2));
             return 0;
         }
         if (auto running = j->value("running", nlohmann::json::array()); !running.empty()) {

@@ -82,8 +82,8 @@ Test(publish, a_video_ladder_is_stored_bottom_up) {
     cr_expect_str_eq(order[0].c_str(), "360p/seg00000.ts");
     cr_expect_str_eq(order[2].c_str(), "360p/index.m3u8");
     cr_expect_str_eq(order[3].c_str(), "master.m3u8");
-    std::string want = "#EXTM3U\n#EXTINF:6,\n" + hex_of(1) + "\n#EXTINF:2,\n" + hex_of(2) +
-                       "\n#EXT-X-ENDLIST\n";
+    std::string want =
+        "#EXTM3U\n#EXTINF:6,\n" + hex_of(1) + "\n#EXTINF:2,\n" + hex_of(2) + "\n#EXT-X-ENDLIST\n";
     cr_expect_str_eq(stored[hex_of(3)].c_str(), want.c_str());
     cr_expect(stored[hex_of(4)].find(hex_of(3)) != std::string::npos, "the master names it");
     cr_assert_eq(r.size(), 5u, "%s", r.dump().c_str());
