@@ -161,3 +161,34 @@ Test(worker, cannot_start_and_cancel) {
     auto c = run(python("import time\ntime.sleep(60)\n"), "{}", true);
     cr_assert(c.outcome->kind == WorkerOutcome::Kind::cancelled);
 }
+
+// Workers that end while others run: a finished worker's closed fds are reused by the next
+// ones (pipes, pidfds), which must still be watched. An fd closed before its libuv handle
+// once unwatched another worker's pidfd, and that worker's end went unnoticed. Half of them
+// exit without reading their job: the write to their stdin gets EPIPE (no SIGPIPE).
+Test(worker, many_at_once_all_end) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    constexpr int kWorkers = 12;
+    std::vector<std::optional<WorkerOutcome>> outcomes(kWorkers);
+    std::vector<std::shared_ptr<WorkerProcess>> workers;
+    for (int i = 0; i < kWorkers; ++i) {
+        // Half end at once without reading their job; the others take a little while.
+        auto l = python(i % 2 ? "import sys, time; time.sleep(0.3); sys.stdin.read(); "
+                                "print('{\"result\": {}}')"
+                              : "print('{\"error\": \"bad\", \"permanent\": true}')");
+        l.stall_timeout = 10s;
+        workers.push_back(WorkerProcess::start(
+            &loop, l, std::string(100000, ' ') + "{}", [](const WorkerProgress&) {},
+            [&outcomes, i](WorkerOutcome o) { outcomes[i] = std::move(o); }));
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    for (int i = 0; i < kWorkers; ++i) {
+        cr_assert(outcomes[i].has_value(), "worker %d never ended", i);
+        cr_expect(outcomes[i]->kind ==
+                      (i % 2 ? WorkerOutcome::Kind::done : WorkerOutcome::Kind::failed),
+                  "worker %d: %s %s", i, outcome_name(outcomes[i]->kind),
+                  outcomes[i]->reason.c_str());
+    }
+}

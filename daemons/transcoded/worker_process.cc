@@ -146,6 +146,7 @@ public:
         uv_timer_init(loop_, &timer_);
         for (uv_handle_t* h : handles())
             h->data = this;
+        open_ = 5;
         self_ = shared_from_this();
         write_stdin();
         uv_poll_start(&out_poll_, UV_READABLE, [](uv_poll_t* h, int, int) {
@@ -192,8 +193,27 @@ private:
             if (n <= 0) break; // the child closed its stdin: its business
             to_child_.erase(0, static_cast<std::size_t>(n));
         }
-        uv_poll_stop(&in_poll_);
-        Pipe::close_fd(stdin_); // the job is all there: EOF
+        // The job is all there: EOF. The handle goes first and the fd in its close callback:
+        // libuv forgets an fd only when its handle closes, and closing a handle whose fd
+        // number was closed (and reused, e.g. by another worker's pidfd) would unwatch
+        // that other fd.
+        close_handle(reinterpret_cast<uv_handle_t*>(&in_poll_));
+    }
+
+    // Closes one of the handles (once); the fds go when every handle has closed, and then
+    // `done` runs.
+    void close_handle(uv_handle_t* h) {
+        if (uv_is_closing(h)) return;
+        uv_close(h, [](uv_handle_t* h) {
+            auto* self = static_cast<Process*>(h->data);
+            if (h == reinterpret_cast<uv_handle_t*>(&self->in_poll_)) Pipe::close_fd(self->stdin_);
+            if (--self->open_ > 0) return;
+            for (int* fd : {&self->stdin_, &self->stdout_, &self->stderr_, &self->pidfd_})
+                Pipe::close_fd(*fd);
+            auto keep = std::move(self->self_); // the last handle: finish() ran
+            auto done = std::move(self->done_);
+            if (done) done(std::move(self->outcome_));
+        });
     }
 
     void read_stdout() {
@@ -323,17 +343,8 @@ private:
 
     void finish() {
         finished_ = true;
-        open_ = 5;
         for (uv_handle_t* h : handles())
-            uv_close(h, [](uv_handle_t* h) {
-                auto* self = static_cast<Process*>(h->data);
-                if (--self->open_ > 0) return;
-                for (int* fd : {&self->stdin_, &self->stdout_, &self->stderr_, &self->pidfd_})
-                    Pipe::close_fd(*fd);
-                auto keep = std::move(self->self_);
-                auto done = std::move(self->done_);
-                if (done) done(std::move(self->outcome_));
-            });
+            close_handle(h);
     }
 
     uv_loop_t* loop_;
@@ -359,6 +370,10 @@ private:
 std::shared_ptr<WorkerProcess> WorkerProcess::start(uv_loop_t* loop, const WorkerLimits& limits,
                                                     const std::string& job_json,
                                                     OnProgress progress, OnDone done) {
+    // A worker that exits before reading its job makes the write to its stdin fail: that
+    // must be EPIPE, not a SIGPIPE that kills the daemon. Children get SIG_DFL back.
+    static const bool pipe_ignored = ::signal(SIGPIPE, SIG_IGN) != SIG_ERR;
+    (void)pipe_ignored;
     auto p = std::make_shared<Process>(loop, limits, std::move(progress), std::move(done));
     if (p->spawn(job_json)) return p;
     // Could not start: told from the loop, as every other outcome.

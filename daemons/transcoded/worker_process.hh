@@ -7,7 +7,8 @@
 // Its standard error is kept (the last 4 KiB) to explain a crash. The child runs in its own
 // process group (everything it starts is killed with it), at the configured niceness and
 // with RLIMIT_AS as its memory limit; it is killed (SIGKILL) after job_timeout, or when it
-// reports no progress for stall_timeout.
+// reports no progress for stall_timeout. The first start() ignores SIGPIPE for the
+// process (a child that exits without reading its job must not kill the daemon).
 #pragma once
 
 #include <chrono>
