@@ -98,7 +98,10 @@ int main(int argc, char** argv) {
     }
     static const strata::daemon::Spec spec{
         .name = "transcoded",
-        .summary = "Strata video and image processing queue.",
+        .summary = "Strata video and image processing queue.\n"
+                   "Or: strata-transcoded --process FILE OUTDIR   one local file through the "
+                   "pipelines\n"
+                   "    (default settings, nothing stored; see strata-transcoded(8)).",
         .state_dir = "/var/lib/strata/transcode",
         .extend_schema = strata::transcoded::extend_schema,
         .check = [](const strata::config::Config& c) { (void)strata::transcoded::settings_of(c); },
