@@ -5,6 +5,15 @@
 
 namespace strata::transcoded {
 
+void init_gstreamer() {
+    GError* err = nullptr;
+    if (!gst_init_check(nullptr, nullptr, &err)) {
+        std::string why = err ? err->message : "unknown error";
+        if (err) g_error_free(err);
+        throw MediaError("GStreamer cannot start: " + why, false);
+    }
+}
+
 GstElement* add_element(GstBin* bin, const char* factory, const char* name) {
     GstElement* e = gst_element_factory_make(factory, name);
     if (!e) throw MediaError(std::string("GStreamer element missing: ") + factory, false);

@@ -8,6 +8,8 @@
 
 namespace strata::transcoded {
 
+// gst_init_check, once; throws MediaError(transient) when GStreamer cannot start.
+void init_gstreamer();
 // A new element added to bin (which owns it). Throws MediaError(transient) when GStreamer
 // lacks the element: the machine is at fault, not the input.
 GstElement* add_element(GstBin* bin, const char* factory, const char* name = nullptr);

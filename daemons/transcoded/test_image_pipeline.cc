@@ -1,6 +1,7 @@
 // The image pipeline on real pictures generated here with GStreamer (or written by hand: GIF,
 // broken files), checked by decoding what it wrote.
 #include "image_pipeline.hh"
+#include "test_media_dir.hh"
 
 #include <chrono>
 #include <criterion/criterion.h>
@@ -20,19 +21,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path g_dir;
+fs::path& g_dir = testing::media_dir;
 
 void setup() {
-    gst_init(nullptr, nullptr);
-    std::string tmpl = (fs::temp_directory_path() / "strata-image-XXXXXX").string();
-    cr_assert(mkdtemp(tmpl.data()));
-    g_dir = tmpl;
+    testing::make_media_dir("strata-image");
 }
 void teardown() {
-    // KEEP_IMAGE_TEST_DIR=1 keeps the inputs and outputs, to look at them.
-    if (std::getenv("KEEP_IMAGE_TEST_DIR")) return;
-    std::error_code ec;
-    fs::remove_all(g_dir, ec);
+    testing::remove_media_dir();
 }
 
 // Runs a gst-launch style description whose filesink is named "out" until EOS.

@@ -3,6 +3,7 @@
 // GStreamer: playlists, segment sizes, keyframes, audio or not, rotation, thumbnails,
 // progress, and bad inputs refused quickly.
 #include "hls_playlist.hh"
+#include "test_media_dir.hh"
 #include "video_pipeline.hh"
 
 #include <chrono>
@@ -23,17 +24,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path g_dir;
+fs::path& g_dir = testing::media_dir;
 
 void setup() {
-    gst_init(nullptr, nullptr);
-    std::string tmpl = (fs::temp_directory_path() / "strata-video-XXXXXX").string();
-    cr_assert(mkdtemp(tmpl.data()));
-    g_dir = tmpl;
+    testing::make_media_dir("strata-video");
 }
 void teardown() {
-    std::error_code ec;
-    fs::remove_all(g_dir, ec);
+    testing::remove_media_dir();
 }
 
 // Runs a gst-launch description to its end (at most 60 s).

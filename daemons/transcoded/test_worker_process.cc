@@ -186,9 +186,8 @@ Test(worker, many_at_once_all_end) {
     uv_loop_close(&loop);
     for (int i = 0; i < kWorkers; ++i) {
         cr_assert(outcomes[i].has_value(), "worker %d never ended", i);
-        cr_expect(outcomes[i]->kind ==
-                      (i % 2 ? WorkerOutcome::Kind::done : WorkerOutcome::Kind::failed),
-                  "worker %d: %s %s", i, outcome_name(outcomes[i]->kind),
-                  outcomes[i]->reason.c_str());
+        cr_expect(
+            outcomes[i]->kind == (i % 2 ? WorkerOutcome::Kind::done : WorkerOutcome::Kind::failed),
+            "worker %d: %s %s", i, outcome_name(outcomes[i]->kind), outcomes[i]->reason.c_str());
     }
 }

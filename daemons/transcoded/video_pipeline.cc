@@ -1,5 +1,6 @@
 #include "video_pipeline.hh"
 
+#include "gst_build.hh"
 #include "hls_playlist.hh"
 #include "video_graph.hh"
 #include "video_probe.hh"
@@ -41,15 +42,6 @@ void check_options(const VideoOptions& o) {
     for (const auto& r : o.ladder)
         if (r.name.empty() || r.name.find('/') != std::string::npos || r.video_kbps == 0)
             throw bad("rung " + r.name);
-}
-
-void init_gstreamer() {
-    GError* err = nullptr;
-    if (!gst_init_check(nullptr, nullptr, &err)) {
-        std::string why = err ? err->message : "unknown error";
-        if (err) g_error_free(err);
-        throw MediaError("GStreamer cannot start: " + why, false);
-    }
 }
 
 // One rung's playlist as hlssink2 wrote it, rewritten as VOD; its files listed in `files`.

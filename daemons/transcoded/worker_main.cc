@@ -1,6 +1,7 @@
 #include "worker_main.hh"
 
 #include "blockd_files.hh"
+#include "gst_build.hh"
 #include "job.hh"
 #include "publish.hh"
 #include "settings.hh"
@@ -46,15 +47,6 @@ Processed process(const std::filesystem::path& input, const std::filesystem::pat
     }
     auto r = process_video(input, out_dir, settings.video, scaled);
     return {r.source, r.files};
-}
-
-void init_gstreamer() {
-    GError* err = nullptr;
-    if (!gst_init_check(nullptr, nullptr, &err)) {
-        std::string why = err ? err->message : "unknown error";
-        if (err) g_error_free(err);
-        throw MediaError("GStreamer cannot start: " + why, false);
-    }
 }
 
 } // namespace
