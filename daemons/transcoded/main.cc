@@ -115,6 +115,11 @@ int main(int argc, char** argv) {
             [](strata::daemon::Runtime&) {
                 if (g_scheduler) g_scheduler->stop();
             },
+        // Also after a start that failed (no stop began): before libuv closes what is left.
+        .stop =
+            [](strata::daemon::Runtime&) {
+                if (g_scheduler) g_scheduler->stop();
+            },
     };
     return strata::daemon::main(argc, argv, spec);
 }
