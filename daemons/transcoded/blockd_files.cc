@@ -3,6 +3,7 @@
 #include "http_client/target.hh"
 #include "media.hh"
 
+#include <chrono>
 #include <cstdio>
 #include <curl/curl.h>
 #include <memory>
@@ -71,7 +72,35 @@ long status_of(CURL* c) {
 
 } // namespace
 
-BlockdFiles::BlockdFiles(std::string target) : target_(std::move(target)) {}
+BlockdFiles::BlockdFiles(std::string target, std::function<void(double)> moving)
+    : target_(std::move(target)), moving_(std::move(moving)) {}
+
+namespace {
+
+// CURLOPT_XFERINFOFUNCTION: tells `moving` at most once a second.
+struct Ticker {
+    const std::function<void(double)>* moving;
+    std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+};
+
+int on_transfer(void* p, curl_off_t dl_total, curl_off_t dl_now, curl_off_t ul_total,
+                curl_off_t ul_now) {
+    auto& t = *static_cast<Ticker*>(p);
+    auto now = std::chrono::steady_clock::now();
+    if (!*t.moving || now - t.last < std::chrono::seconds(1)) return 0;
+    t.last = now;
+    curl_off_t total = ul_total > 0 ? ul_total : dl_total, done = ul_total > 0 ? ul_now : dl_now;
+    (*t.moving)(total > 0 ? double(done) / double(total) : -1);
+    return 0;
+}
+
+void watch(CURL* c, Ticker& t) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_transfer);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+}
+
+} // namespace
 
 void BlockdFiles::fetch(const std::string& id, const std::filesystem::path& dest,
                         std::uint64_t max_bytes) const {
@@ -81,6 +110,8 @@ void BlockdFiles::fetch(const std::string& id, const std::filesystem::path& dest
     Sink sink{f.get(), nullptr, 0, max_bytes};
     auto c = open(t, "/v1/content/" + id);
     curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &sink);
+    Ticker ticker{&moving_};
+    watch(c.get(), ticker);
     curl_easy_setopt(c.get(), CURLOPT_FAILONERROR, 0L);
     CURLcode rc = curl_easy_perform(c.get());
     long status = status_of(c.get());
@@ -114,6 +145,8 @@ std::string BlockdFiles::store(const std::filesystem::path& file,
     curl_easy_setopt(c.get(), CURLOPT_READDATA, f.get()); // default read callback: fread
     curl_easy_setopt(c.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(size));
     curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &sink);
+    Ticker ticker{&moving_};
+    watch(c.get(), ticker);
     struct curl_slist* headers =
         curl_slist_append(nullptr, "Content-Type: application/octet-stream");
     headers = curl_slist_append(headers, "Expect:");

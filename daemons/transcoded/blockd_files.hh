@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace strata::transcoded {
@@ -12,7 +13,9 @@ namespace strata::transcoded {
 class BlockdFiles {
 public:
     // target: "unix:/run/strata/blockd.sock" (or a path, or http://host:port).
-    explicit BlockdFiles(std::string target);
+    // `moving` is called about once a second while bytes move (the fraction done, or -1 when
+    // the size is unknown): a long transfer is progress for the daemon's stall watchdog.
+    explicit BlockdFiles(std::string target, std::function<void(double)> moving = {});
 
     // Writes content `id` to `dest`. Throws MediaError: permanent when blockd has no such
     // content (404: the file was deleted) or it exceeds max_bytes; transient for a transport
@@ -25,6 +28,7 @@ public:
 
 private:
     std::string target_;
+    std::function<void(double)> moving_;
 };
 
 } // namespace strata::transcoded

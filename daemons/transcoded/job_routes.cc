@@ -138,7 +138,11 @@ void add_job_routes(http::Router& router, JobQueue& jobs, Scheduler* scheduler) 
         auto info = jobs.find(id);
         if (!info) throw http::Error(404, "no_such_job", "no job " + req.params.at("id"));
         if (info->state == queue::State::leased) {
-            if (!scheduler || !scheduler->cancel(id))
+            auto r = scheduler ? scheduler->cancel(id) : Scheduler::CancelResult::not_here;
+            if (r == Scheduler::CancelResult::too_late)
+                throw http::Error(409, "job_finishing",
+                                  "the job's worker is done: its result is being recorded");
+            if (r == Scheduler::CancelResult::not_here)
                 throw http::Error(409, "job_running",
                                   "the job is leased by a worker that is not this daemon's; "
                                   "it can be cancelled once its lease ends");

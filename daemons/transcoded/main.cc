@@ -78,7 +78,8 @@ void start(daemon::Runtime& rt) {
     if (ec) throw std::runtime_error("cannot find the daemon's own binary: " + ec.message());
     g_scheduler = std::make_unique<transcoded::Scheduler>(
         rt.loop(), *g_jobs, std::move(settings),
-        std::vector<std::string>{self.string(), "--worker"}, state / "work", options.max_attempts);
+        std::vector<std::string>{self.string(), "--worker"}, state / "work", options.max_attempts,
+        "/proc/self/exe");
     transcoded::add_job_routes(rt.control_router(), *g_jobs, g_scheduler.get());
     add_gauges(rt.metrics());
 }

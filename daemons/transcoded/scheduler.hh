@@ -12,7 +12,9 @@
 //                            dead-lettered and metad marks the file failed.
 //   cancelled                (DELETE /v1/jobs/ID of a running job) the worker is killed, the
 //                            job removed, the file marked failed "cancelled by an operator".
-// The job's lease outlives a daemon crash: the job runs again once the lease expires.
+// Calls to metad are tried 4 times (1, 2, 4 s apart) while it is unreachable; the file is
+// marked failed before its job is set aside. Leases are extended every 30 s while a job is
+// here; a job of a crashed daemon runs again once its lease expires.
 #pragma once
 
 #include "job_queue.hh"
@@ -23,6 +25,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <uv.h>
 #include <vector>
@@ -53,40 +56,56 @@ struct FinishedJob {
 
 class Scheduler {
 public:
-    // worker_command: argv of a worker (the daemon's own binary with --worker);
+    // worker_command: argv of a worker (the daemon's own binary with --worker), run from
+    // worker_executable when set ("/proc/self/exe": survives a package upgrade);
     // work_root: where workers keep their files (STATE/work), emptied here at start.
     Scheduler(uv_loop_t* loop, JobQueue& jobs, Settings settings,
               std::vector<std::string> worker_command, std::filesystem::path work_root,
-              unsigned max_attempts);
+              unsigned max_attempts, std::string worker_executable = {});
     ~Scheduler();
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
 
-    // A reload: new jobs use the new settings; running ones keep theirs.
+    // A reload: new jobs use the new settings; running ones keep theirs (metad.socket
+    // needs a restart).
     void update(Settings settings);
     // A job was submitted: look for work now. Thread-safe (blocking routes call it).
     void wake();
-    // Kills the worker of a running job; false if it does not run here. Loop thread only.
-    bool cancel(const JobId& id);
+    enum class CancelResult { cancelling, too_late, not_here };
+    // Kills the worker of a running job (loop thread only). too_late: the worker is done
+    // and its result is being recorded; not_here: no such job runs here.
+    CancelResult cancel(const JobId& id);
     std::vector<RunningJob> running() const;
     std::vector<FinishedJob> finished() const; // newest first, at most 50
-    // Kills every worker and stops the timers (their jobs run again after their lease).
+    // Kills every worker and stops the timers (their jobs run again after a backoff).
     void stop();
 
 private:
     struct Slot;
+    void on_tick();
     void fill();
     void start(LeasedJob job);
+    std::filesystem::path work_dir(const Slot& s) const;
     void progressed(Slot& s, const WorkerProgress& p);
     void report_progress(Slot& s);
     void settle(std::uint64_t slot, WorkerOutcome outcome);
-    void record(Slot& s, nlohmann::json body, std::function<void(int status, std::string)> then);
+    void record_result(Slot& s);
+    void fail_file(Slot& s, const std::string& reason, const char* outcome, bool cancelled);
+    void record(Slot& s, nlohmann::json body, std::function<void(int status, std::string)> then,
+                int tries = 1);
+    void send(std::uint64_t slot, nlohmann::json body, std::function<void(int, std::string)> then,
+              int tries, int attempt);
+    void later(std::chrono::milliseconds wait, std::function<void()> f);
     void finish(Slot& s, const char* outcome, const std::string& reason);
+    // Runs a queue operation; an exception (LMDB) is logged and gives false.
+    template <class F>
+    bool guarded(const char* what, F&& f);
 
     uv_loop_t* loop_;
     JobQueue& jobs_;
     Settings settings_;
     std::vector<std::string> command_;
+    std::string executable_;
     std::filesystem::path work_root_;
     unsigned max_attempts_;
     std::unique_ptr<http_client::AsyncClient> metad_;
@@ -94,6 +113,7 @@ private:
     std::uint64_t next_slot_ = 1;
     std::vector<FinishedJob> finished_;
     uv_timer_t* tick_ = nullptr;
+    std::mutex wake_mu_; // guards wake_ against stop() while pool threads call wake()
     uv_async_t* wake_ = nullptr;
     bool stopped_ = false;
 };

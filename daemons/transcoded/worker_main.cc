@@ -62,11 +62,24 @@ int run_worker(std::istream& in, std::ostream& out) {
         init_gstreamer();
         std::filesystem::remove_all(work);
         std::filesystem::create_directories(work / "out");
-        auto progress = [&](double pct, const std::string& stage) {
-            say(out, {{"progress", pct}, {"stage", stage}});
+        std::mutex mu;   // pipelines may report from their own threads
+        double last = 0; // percent last reported
+        std::string stage = "fetching";
+        auto progress = [&](double pct, const std::string& what) {
+            std::lock_guard lock(mu);
+            last = pct;
+            stage = what;
+            say(out, {{"progress", pct}, {"stage", what}});
         };
         progress(0, "fetching");
-        BlockdFiles blockd(settings.blockd);
+        // A long transfer ticks too: fetching moves 0..2 %, a stored file repeats the last.
+        BlockdFiles blockd(settings.blockd, [&](double fraction) {
+            std::unique_lock lock(mu);
+            auto [pct, what] =
+                std::pair(stage == "fetching" ? 2 * std::max(fraction, 0.0) : last, stage);
+            lock.unlock();
+            progress(pct, what);
+        });
         blockd.fetch(job.source, work / "source", settings.max_source_bytes);
         auto done = process(work / "source", work / "out", settings, progress, 2, 90);
         progress(90, "storing");

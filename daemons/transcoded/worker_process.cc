@@ -33,8 +33,8 @@ const char* outcome_name(WorkerOutcome::Kind k) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::size_t kMaxLine = 1 << 20; // a longer report line is a broken worker
-constexpr std::size_t kStderrTail = 4096; // kept to explain a crash
+constexpr std::size_t kMaxLine = 16 << 20; // a longer report line is a broken worker
+constexpr std::size_t kStderrTail = 4096;  // kept to explain a crash
 
 // A pipe whose ends are closed with the object.
 struct Pipe {
@@ -76,6 +76,8 @@ public:
         for (auto& a : limits_.command)
             argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);
+        const char* program =
+            limits_.executable.empty() ? limits_.command[0].c_str() : limits_.executable.c_str();
         const int nice_by = limits_.nice;
         const rlimit as{limits_.memory_bytes, limits_.memory_bytes};
         const bool limit_memory = limits_.memory_bytes > 0;
@@ -102,7 +104,7 @@ public:
                 (void)::nice(nice_by);
             }
             if (limit_memory) ::setrlimit(RLIMIT_AS, &as);
-            ::execv(argv[0], argv.data());
+            ::execv(program, argv.data());
             int e = errno;
             (void)!::write(exec_error.w, &e, sizeof e);
             ::_exit(127);
@@ -228,7 +230,7 @@ private:
                     line_.erase(0, nl + 1);
                 }
                 if (line_.size() > kMaxLine)
-                    return kill_as(WorkerOutcome::Kind::crashed, "a report line over 1 MiB");
+                    return kill_as(WorkerOutcome::Kind::crashed, "a report line over 16 MiB");
                 continue;
             }
             if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
@@ -261,7 +263,7 @@ private:
             arm_watchdog();
             WorkerProgress wp{p->get<double>(), j.value("stage", std::string())};
             if (progress_) progress_(wp);
-        } else if (auto r = j.find("result"); r != j.end()) {
+        } else if (auto r = j.find("result"); r != j.end() && r->is_object()) {
             result_ = *r;
             has_result_ = true;
         } else if (auto e = j.find("error"); e != j.end() && e->is_string()) {
@@ -307,16 +309,20 @@ private:
     void exited() {
         int status = 0;
         rusage usage{};
-        if (::wait4(pid_, &status, WNOHANG, &usage) != pid_) return; // not yet
+        // The group first, while the leader (a zombie until reaped) still holds its pid:
+        // what the worker started dies with it, and no reused pid is hit.
+        ::kill(-pid_, SIGKILL);
+        pid_t got = ::wait4(pid_, &status, WNOHANG, &usage);
+        if (got == 0) return;     // not yet
+        if (got < 0) status = -1; // reaped elsewhere (ECHILD): gone, status unknown
         auto seconds = [](const timeval& t) { return double(t.tv_sec) + t.tv_usec / 1e6; };
         outcome_.cpu_seconds = seconds(usage.ru_utime) + seconds(usage.ru_stime);
         outcome_.max_rss_bytes = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
-        ::kill(-pid_, SIGKILL); // what it started dies with it
-        read_stdout();          // what it wrote before leaving
+        read_stdout(); // what it wrote before leaving
         if (!line_.empty()) report(line_);
         read_stderr();
         if (!killed_) {
-            if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && has_result_) {
+            if (got > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && has_result_) {
                 outcome_.kind = WorkerOutcome::Kind::done;
                 outcome_.result = std::move(result_);
             } else if (has_error_) {
@@ -325,11 +331,14 @@ private:
                 outcome_.reason = error_;
             } else {
                 outcome_.kind = WorkerOutcome::Kind::crashed;
-                outcome_.reason =
-                    WIFSIGNALED(status)
-                        ? std::string("killed by signal ") + ::sigabbrev_np(WTERMSIG(status))
-                        : "exited with status " + std::to_string(WEXITSTATUS(status)) +
-                              (WEXITSTATUS(status) == 0 ? " without a result" : "");
+                const char* sig = WIFSIGNALED(status) ? ::sigabbrev_np(WTERMSIG(status)) : nullptr;
+                outcome_.reason = got < 0 ? std::string("ended, its exit status unknown")
+                                  : WIFSIGNALED(status)
+                                      ? std::string("killed by signal ") +
+                                            (sig ? sig : std::to_string(WTERMSIG(status)).c_str())
+                                      : "exited with status " +
+                                            std::to_string(WEXITSTATUS(status)) +
+                                            (WEXITSTATUS(status) == 0 ? " without a result" : "");
                 auto tail = err_tail_;
                 while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' '))
                     tail.pop_back();

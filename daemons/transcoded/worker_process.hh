@@ -24,8 +24,11 @@ namespace strata::transcoded {
 
 struct WorkerLimits {
     std::vector<std::string> command; // argv; command[0] is run as is (a path)
-    int nice = 10;                    // added to the daemon's niceness
-    std::uint64_t memory_bytes = 0;   // RLIMIT_AS of the child; 0: none
+    // Run instead of command[0] when set (argv stays command): "/proc/self/exe" keeps
+    // starting the daemon's own binary after a package upgrade replaced the file.
+    std::string executable;
+    int nice = 10;                  // added to the daemon's niceness
+    std::uint64_t memory_bytes = 0; // RLIMIT_AS of the child; 0: none
     std::chrono::milliseconds job_timeout = std::chrono::hours(1);
     std::chrono::milliseconds stall_timeout = std::chrono::minutes(2);
 };

@@ -5,7 +5,7 @@ processes, and end as renditions stored in blockd and recorded on the file, whic
 marks ready (file.ready). Then each bad input the issue names (a text file named .mp4, zero
 bytes, a truncated video, a corrupt JPEG, an image and a video over the limits, an unknown
 codec), a file deleted while it is processed, a worker killed with SIGKILL, a worker that
-hangs (SIGSTOP: no progress), and a cancelled running job: each ends with a clear reason in
+hangs (SIGSTOP: no progress), metad away when a job ends, and a cancelled running job: each ends with a clear reason in
 metad, stores nothing in blockd, and the daemon keeps serving. Inputs are made here with
 gst-launch-1.0."""
 
@@ -321,6 +321,18 @@ t.ok(r and any(f["outcome"] == "stalled" for f in jobs()["recent"]) and took < 2
      "a hung worker (no progress for stall_timeout_seconds) is killed", jobs()["recent"][:3])
 hang = wait_state(hang, timeout=180)
 t.ok(hang["state"] == "ready", "and its job runs again to the end", hang)
+
+# metad away when a job ends: the result is recorded once it is back (tried 1, 2, 4 s apart).
+away = upload("away.mp4", big, "video/mp4")
+r = running_job(away["id"])
+metad.stop()
+worker_gone = wait_until(lambda: any(x["pid"] == 0 for x in jobs()["running"]), 60, 0.1)
+metad = Daemon("metad", mconf, rundir)
+t.ok(r and worker_gone and metad.wait_ready(), "metad stopped while a job ran, started again "
+     "once its worker was done", jobs()["running"])
+away = wait_state(away, timeout=60)
+t.ok(away["state"] == "ready" and rendition(away, "hls"),
+     "the result waited for metad and was recorded", away)
 
 cancel = upload("cancel.mp4", big, "video/mp4")
 r = running_job(cancel["id"])
