@@ -1,5 +1,6 @@
 #include "publish.hh"
 
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -79,13 +80,17 @@ nlohmann::json publish(const MediaInfo& source, const std::string& source_id,
 
     // Segments first: the playlists name their addresses.
     std::map<std::filesystem::path, std::string> address; // path in out_dir -> content id
-    std::map<std::string, nlohmann::json> rungs;          // rung name -> its segments
+    // Per rung, its segments' addresses alone (their durations are in the playlist): a
+    // 4-hour ladder stays well under metad's default http.max_body_bytes.
+    std::map<std::string, nlohmann::json> rungs; // rung name -> its segments' addresses
+    std::map<std::string, double> seconds;       // rung name -> its length
     for (const auto& f : files)
         if (f.role == "segment" || f.role == "init") {
             address[f.path.lexically_normal()] = store(out_dir / f.path, f.media_type);
-            if (f.role == "segment")
-                rungs[f.rendition].push_back({{"manifest", address[f.path.lexically_normal()]},
-                                              {"duration", f.duration_seconds}});
+            if (f.role == "segment") {
+                rungs[f.rendition].push_back(address[f.path.lexically_normal()]);
+                seconds[f.rendition] += f.duration_seconds;
+            }
         }
     auto store_playlist = [&](const OutputFile& f) {
         auto dir = f.path.parent_path();
@@ -107,6 +112,7 @@ nlohmann::json publish(const MediaInfo& source, const std::string& source_id,
                                   {"manifest", id},
                                   {"width", f.width},
                                   {"height", f.height},
+                                  {"duration", std::round(seconds[f.rendition] * 1000) / 1000},
                                   {"segments", rungs[f.rendition]}});
         }
     for (const auto& f : files)

@@ -7,7 +7,7 @@
 //   images: {"name":"display"|"thumbnail", "type", "manifest", "width", "height", "bytes"}
 //   videos: {"name":"hls", "type":"application/vnd.apple.mpegurl", "manifest": MASTER,
 //            "rungs": [NAME...]}, one {"name": RUNG, "type", "manifest": PLAYLIST, "width",
-//            "height", "segments": [{"manifest", "duration"}...]} per rung,
+//            "height", "duration", "segments": [ADDRESS...]} per rung,
 //            {"name":"poster", ...image}, {"name":"thumbnails", "type":"image/jpeg",
 //            "frames": [{"time", "manifest"}...], "width", "height"}
 #pragma once

@@ -95,7 +95,8 @@ Test(publish, a_video_ladder_is_stored_bottom_up) {
     cr_expect_eq(r[1]["rungs"], nlohmann::json::array({"360p"}));
     cr_expect_eq(r[2]["name"], "360p");
     cr_expect_eq(r[2]["segments"].size(), 2u);
-    cr_expect_eq(r[2]["segments"][1]["duration"], 2.0);
+    cr_expect_eq(r[2]["segments"][1], hex_of(2));
+    cr_expect_eq(r[2]["duration"], 8.0);
     cr_expect_eq(r[3]["name"], "poster");
     cr_expect_eq(r[3]["bytes"], 4);
     cr_expect_eq(r.back()["name"], "thumbnails");

@@ -207,10 +207,10 @@ t.ok(st == 200 and b"#EXT-X-STREAM-INF:" in master and b"RESOLUTION=640x360" in 
 st, playlist = content(rung["manifest"]) if rung else (0, b"")
 segs = rung["segments"] if rung else []
 t.ok(st == 200 and b"#EXT-X-PLAYLIST-TYPE:VOD" in playlist and b"#EXT-X-ENDLIST" in playlist and
-     len(segs) >= 2 and all(s["manifest"].encode() in playlist for s in segs) and
-     abs(sum(s["duration"] for s in segs) - 8) < 0.6,
+     len(segs) >= 2 and all(s.encode() in playlist for s in segs) and
+     abs(rung["duration"] - 8) < 0.6,
      "the rung's VOD playlist lists its segments by address, 8 s in all", (playlist, segs))
-st, seg = content(segs[0]["manifest"]) if segs else (0, b"")
+st, seg = content(segs[0]) if segs else (0, b"")
 t.ok(st == 200 and len(seg) > 188 and seg[0] == 0x47 and seg[188] == 0x47,
      "a segment is MPEG-TS, served by blockd", len(seg))
 poster, thumbs = rendition(v, "poster"), rendition(v, "thumbnails")
