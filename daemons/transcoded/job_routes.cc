@@ -6,10 +6,6 @@ namespace strata::transcoded {
 
 namespace {
 
-std::string utc(queue::TimePoint t) {
-    return log::utc_time(t);
-}
-
 const char* state_name(queue::State s) {
     switch (s) {
     case queue::State::pending:
@@ -47,12 +43,12 @@ nlohmann::json job_json(const JobInfo& i) {
                         {"priority", priority_name(i.id.priority)},
                         {"state", state_name(i.state)},
                         {"attempts", i.attempts},
-                        {"submitted_at", utc(i.enqueued_at)},
+                        {"submitted_at", log::utc_time(i.enqueued_at)},
                         {"job", to_json(i.job)}};
     // pending: when it may run next; running: when its lease ends; failed: since when.
     j[i.state == queue::State::pending  ? "runs_after"
       : i.state == queue::State::leased ? "lease_until"
-                                        : "failed_at"] = utc(i.due);
+                                        : "failed_at"] = log::utc_time(i.due);
     if (!i.last_error.empty()) j["last_error"] = i.last_error;
     return j;
 }

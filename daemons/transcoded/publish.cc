@@ -1,27 +1,14 @@
 #include "publish.hh"
 
+#include "text_file.hh"
+
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <sstream>
 
 namespace strata::transcoded {
 
 namespace {
-
-std::string read_text(const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) throw MediaError("cannot read " + p.string(), false);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-void write_text(const std::filesystem::path& p, const std::string& text) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush()) throw MediaError("cannot write " + p.string(), false);
-}
 
 std::uint64_t size_of(const std::filesystem::path& p) {
     std::error_code ec;
@@ -95,11 +82,11 @@ nlohmann::json publish(const MediaInfo& source, const std::string& source_id,
     auto store_playlist = [&](const OutputFile& f) {
         auto dir = f.path.parent_path();
         std::string text =
-            rewrite_playlist(read_text(out_dir / f.path), [&](const std::string& uri) {
+            rewrite_playlist(read_text_file(out_dir / f.path), [&](const std::string& uri) {
                 auto it = address.find((dir / uri).lexically_normal());
                 return it == address.end() ? std::string() : it->second;
             });
-        write_text(out_dir / f.path, text);
+        write_text_file(out_dir / f.path, text);
         return address[f.path.lexically_normal()] = store(out_dir / f.path, f.media_type);
     };
     std::vector<std::string> rung_names;

@@ -2,14 +2,13 @@
 
 #include "gst_build.hh"
 #include "hls_playlist.hh"
+#include "text_file.hh"
 #include "video_graph.hh"
 #include "video_probe.hh"
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <gst/gst.h>
-#include <sstream>
 
 namespace strata::transcoded {
 namespace {
@@ -17,21 +16,6 @@ namespace {
 namespace fs = std::filesystem;
 constexpr const char* playlist_type = "application/vnd.apple.mpegurl";
 constexpr unsigned poster_max_width = 1280;
-
-std::string read_text(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) throw MediaError("cannot read " + p.string(), false);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-void write_text(const fs::path& p, const std::string& text) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out) throw MediaError("cannot write " + p.string(), false);
-}
 
 void check_options(const VideoOptions& o) {
     auto bad = [](const std::string& why) { return MediaError("video options: " + why, false); };
@@ -48,7 +32,7 @@ void check_options(const VideoOptions& o) {
 HlsVariant finish_rung(const fs::path& out_dir, const PlannedRung& r, const std::string& codecs,
                        double segment_seconds, std::vector<OutputFile>& files) {
     fs::path playlist = fs::path(r.name) / "index.m3u8";
-    auto segments = parse_media_playlist(read_text(out_dir / playlist));
+    auto segments = parse_media_playlist(read_text_file(out_dir / playlist));
     if (segments.empty()) throw MediaError("rung " + r.name + ": no segment was written");
     double start = 0, peak = 0, peak_any = 0;
     std::uintmax_t total_bytes = 0;
@@ -67,7 +51,7 @@ HlsVariant finish_rung(const fs::path& out_dir, const PlannedRung& r, const std:
             {r.name, "segment", rel, "video/mp2t", r.width, r.height, start, s.duration_seconds});
         start += s.duration_seconds;
     }
-    write_text(out_dir / playlist, vod_media_playlist(segments));
+    write_text_file(out_dir / playlist, vod_media_playlist(segments));
     files.push_back({r.name, "playlist", playlist, playlist_type, r.width, r.height, 0, start});
     files.insert(files.end(), segment_files.begin(), segment_files.end());
     HlsVariant v;
@@ -143,7 +127,7 @@ VideoResult process_video(const fs::path& input, const fs::path& out_dir,
     for (const auto& f : rung_files)
         if (f.role == "playlist") hls_seconds = std::max(hls_seconds, f.duration_seconds);
     if (result.source.duration_seconds <= 0) result.source.duration_seconds = hls_seconds;
-    write_text(out_dir / "master.m3u8", master_playlist(variants));
+    write_text_file(out_dir / "master.m3u8", master_playlist(variants));
     result.files.push_back({"hls", "master", "master.m3u8", playlist_type, plan.rungs[0].width,
                             plan.rungs[0].height, 0, hls_seconds});
     result.files.insert(result.files.end(), rung_files.begin(), rung_files.end());
